@@ -1,0 +1,179 @@
+"""The bidirectional language model: character CNN under a biLSTM stack.
+
+Pure PyTorch, no spaCy. ``forward`` takes character ids without sentence
+boundaries and returns every layer per token with the boundaries removed;
+``run`` exposes the raw directional outputs that language-model training needs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Sequence, Union
+
+import numpy
+import torch
+from torch import nn
+
+from .char_cnn import CharCNN
+from .characters import add_sentence_boundaries, lengths_of, sentences_to_char_ids
+from .lstm import BiLstmStack, State
+from .options import BiLMOptions
+
+
+@dataclass
+class BiLMOutput:
+    """``layers [n_layers + 1, B, T, 2 * projection_dim]``; ``mask [B, T]`` marks real tokens."""
+
+    layers: torch.Tensor
+    mask: torch.Tensor
+
+
+@dataclass
+class RawBiLMOutput:
+    """Directional outputs over the ids as given (boundaries included if present).
+
+    ``token_embedding [B, T, P]``; ``forward`` / ``backward``: one ``[B, T, P]`` per
+    LSTM layer, both in sentence order; ``lengths [B]``.
+    """
+
+    token_embedding: torch.Tensor
+    forward: List[torch.Tensor]
+    backward: List[torch.Tensor]
+    lengths: torch.Tensor
+
+    @property
+    def mask(self) -> torch.Tensor:
+        steps = self.token_embedding.shape[1]
+        return torch.arange(steps, device=self.lengths.device)[None, :] < self.lengths[:, None]
+
+    def layers(self) -> torch.Tensor:
+        """``[n_layers + 1, B, T, 2P]``: the token layer doubled, then each LSTM layer."""
+        token = torch.cat([self.token_embedding, self.token_embedding], dim=-1)
+        lstm = [torch.cat([f, b], dim=-1) for f, b in zip(self.forward, self.backward)]
+        return torch.stack([token] + lstm)
+
+
+class BiLM(nn.Module):
+    """ELMo's biLM. Stateless by default: a sentence's vectors never depend on its batch.
+
+    ``stateful=True`` (per call) carries each batch row's final LSTM states into the
+    next stateful call, as the original TensorFlow code does; ``reset_states`` clears them.
+    """
+
+    def __init__(self, options: BiLMOptions, dropout: float = 0.0):
+        super().__init__()
+        self.options = options
+        self.char_cnn = CharCNN(options)
+        self.lstm = BiLstmStack(options, dropout=dropout)
+        self._states: Optional[List[State]] = None
+
+    # -- core computation -------------------------------------------------------------
+    def token_embedding(self, char_ids: torch.Tensor) -> torch.Tensor:
+        """``[B, T, C]`` ids -> ``[B, T, P]`` context-free vectors, zero at padding slots.
+
+        The character CNN only runs on real tokens, never on padding slots.
+        """
+        real = (char_ids > 0).any(-1)
+        out = char_ids.new_zeros(*char_ids.shape[:2], self.options.projection_dim, dtype=self._dtype())
+        if real.any():
+            out[real] = self.char_cnn(char_ids[real]).to(out.dtype)
+        return out
+
+    def run(self, char_ids: torch.Tensor, stateful: bool = False) -> RawBiLMOutput:
+        """Run on ``[B, T, C]`` ids exactly as given (no boundaries added)."""
+        lengths = lengths_of(char_ids)
+        embedded = self.token_embedding(char_ids)
+        states = self._states_for(char_ids.shape[0], embedded) if stateful else None
+        forward, backward, final = self.lstm(embedded, lengths, states)
+        if stateful:
+            self._store_states(final)
+        return RawBiLMOutput(embedded, forward, backward, lengths)
+
+    def forward(self, char_ids: torch.Tensor, stateful: bool = False) -> BiLMOutput:
+        """``[B, T, C]`` ids of sentences (no boundaries) -> all layers per token."""
+        raw = self.run(add_sentence_boundaries(char_ids), stateful=stateful)
+        layers = raw.layers()[:, :, 1:-1]
+        lengths = raw.lengths - 2
+        # The end-of-sentence token of shorter rows sits inside [1:-1]; zero it out.
+        steps = layers.shape[2]
+        mask = torch.arange(steps, device=lengths.device)[None, :] < lengths[:, None]
+        return BiLMOutput(layers * mask[None, :, :, None], mask)
+
+    # -- state for stateful mode ----------------------------------------------------------
+    def reset_states(self) -> None:
+        self._states = None
+
+    def _states_for(self, batch: int, like: torch.Tensor) -> List[State]:
+        layers = [l for pair in zip(self.lstm.forward_layers, self.lstm.backward_layers) for l in pair]
+        if self._states is None:
+            return [lstm.zero_state(batch, like) for lstm in layers]
+        states = []
+        for (h, c), lstm in zip(self._states, layers):
+            if h.shape[0] < batch:
+                zh, zc = lstm.zero_state(batch - h.shape[0], like)
+                h, c = torch.cat([h, zh]), torch.cat([c, zc])
+            states.append((h[:batch], c[:batch]))
+        return states
+
+    def _store_states(self, final: List[State]) -> None:
+        """Keep the new states of the rows in this batch; rows beyond it keep their old ones."""
+        new: List[State] = []
+        for i, (h, c) in enumerate(final):
+            h, c = h.detach(), c.detach()
+            if self._states is not None and self._states[i][0].shape[0] > h.shape[0]:
+                old_h, old_c = self._states[i]
+                h = torch.cat([h, old_h[h.shape[0]:]])
+                c = torch.cat([c, old_c[c.shape[0]:]])
+            new.append((h, c))
+        self._states = new
+
+    # -- convenience API -------------------------------------------------------------------
+    def _dtype(self) -> torch.dtype:
+        return self.char_cnn.projection.weight.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.char_cnn.projection.weight.device
+
+    def char_ids(self, sentences: Sequence[Sequence[str]]) -> torch.Tensor:
+        return sentences_to_char_ids(sentences, self.options.max_characters_per_token).to(self.device)
+
+    @torch.inference_mode()
+    def embed_sentences(
+        self, sentences: Sequence[Sequence[str]], batch_size: int = 64, stateful: bool = False
+    ) -> List[numpy.ndarray]:
+        """Each sentence's ``[n_layers + 1, n_tokens, 2 * projection_dim]`` float32 array.
+
+        Stateless calls batch sentences of similar length together (results do not depend
+        on batching); stateful calls keep the given order, since state follows batch rows.
+        """
+        was_training = self.training
+        self.eval()
+        try:
+            order = list(range(len(sentences)))
+            if not stateful:
+                order.sort(key=lambda i: len(sentences[i]))
+            results: List[Optional[numpy.ndarray]] = [None] * len(sentences)
+            for start in range(0, len(order), batch_size):
+                chunk = order[start : start + batch_size]
+                batch = [sentences[i] for i in chunk]
+                nonempty = [j for j, s in enumerate(batch) if len(s) > 0]
+                width = self.options.output_dim
+                for j, s in enumerate(batch):
+                    if len(s) == 0:
+                        results[chunk[j]] = numpy.zeros((self.options.n_output_layers, 0, width), dtype=numpy.float32)
+                if not nonempty:
+                    continue
+                out = self.forward(self.char_ids([batch[j] for j in nonempty]), stateful=stateful)
+                layers = out.layers.float().cpu().numpy()
+                for row, j in enumerate(nonempty):
+                    results[chunk[j]] = numpy.ascontiguousarray(layers[:, row, : len(batch[j])])
+            return results  # type: ignore[return-value]
+        finally:
+            self.train(was_training)
+
+    def save(self, model_dir: Union[str, Path], half: bool = False) -> None:
+        """Write the native format: ``options.json`` + ``weights.safetensors`` in ``model_dir``."""
+        from .io_native import save_native
+
+        save_native(self, model_dir, half=half)

@@ -1,0 +1,36 @@
+"""Paths to ../shared and tiny model options, importable from any test module."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("SPACY_ELMO_SHARED", ROOT.parent / "shared"))
+DATA = SHARED / "data"
+REFERENCE = DATA / "elmo-reference"
+
+needs_reference = pytest.mark.skipif(
+    not REFERENCE.is_dir(),
+    reason=f"ELMo reference data not found at {REFERENCE}; put ../shared beside the checkout "
+    "(CI has it) or set SPACY_ELMO_SHARED",
+)
+
+
+def tiny_options(**overrides):
+    from spacy_elmo.bilm import BiLMOptions
+
+    settings = dict(
+        char_embedding_dim=4,
+        filters=((1, 4), (2, 8), (3, 8)),
+        n_highway=1,
+        lstm_dim=24,
+        projection_dim=8,
+        n_layers=2,
+        cell_clip=3.0,
+        proj_clip=3.0,
+        use_skip_connections=True,
+    )
+    settings.update(overrides)
+    return BiLMOptions(**settings)
