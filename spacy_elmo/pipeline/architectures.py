@@ -1,0 +1,59 @@
+"""Registered, versioned architectures (also declared as ``spacy_architectures`` entry points,
+so configs resolve them without importing spacy_elmo first)."""
+from __future__ import annotations
+
+from typing import List, Optional
+
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import Model
+from thinc.types import Floats2d, Floats3d
+
+from .layers import ElmoBiLMModel
+from .listener import ElmoListener
+
+
+@registry.architectures("spacy-elmo.BiLM.v1")
+def BiLM_v1(dropout: float = 0.0) -> Model[List[Doc], List[Floats3d]]:
+    """The biLM over docs: each doc's ``[n_layers + 1, n_tokens, dim]`` layers.
+
+    Which weights, batching, long-doc splitting, frozen/stateful and the cache are settings of
+    the 'elmo' component (they concern the component, and ``add_pipe`` takes them flat).
+    ``dropout``: the biLM's own dropout on each LSTM layer's input, used only when the
+    component is trainable (``frozen = false``) and training.
+    """
+    return ElmoBiLMModel(dropout=dropout)
+
+
+@registry.architectures("spacy-elmo.ElmoListener.v1")
+def ElmoListener_v1(
+    width: Optional[int] = None,
+    upstream: str = "*",
+    layer_norm: bool = False,
+    layer_dropout: float = 0.0,
+    dropout: float = 0.0,
+    initial_weights: Optional[List[float]] = None,
+    initial_gamma: float = 1.0,
+    tok2vec: Optional[Model[List[Doc], List[Floats2d]]] = None,
+) -> Model[List[Doc], List[Floats2d]]:
+    """A tok2vec for any component: its own scalar mix of the upstream 'elmo' layers.
+
+    width: project the mix to this width (null: no projection, the biLM's width).
+    upstream: name of the 'elmo' component to listen to ("*" = any).
+    layer_norm: normalise each layer per doc before mixing.
+    layer_dropout: probability of dropping a whole layer from the softmax in training.
+    dropout: dropout on the mixed vectors (spaCy's training dropout overrides it).
+    initial_weights / initial_gamma: start of the mix (default: equal weights, gamma 1).
+    tok2vec: an optional small trainable tok2vec (e.g. spacy.MultiHashEmbed.v2 on
+      NORM/PREFIX/SUFFIX/SHAPE) whose vectors are concatenated after ELMo's.
+    """
+    return ElmoListener(
+        upstream,
+        width,
+        layer_norm=layer_norm,
+        layer_dropout=layer_dropout,
+        dropout=dropout,
+        initial_weights=initial_weights,
+        initial_gamma=initial_gamma,
+        tok2vec=tok2vec,
+    )

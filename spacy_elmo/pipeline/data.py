@@ -1,0 +1,110 @@
+"""``ElmoData``: one doc's biLM layers, stored on the doc as ``doc._.elmo_data``.
+
+It keeps *all* layers so that any mix can be computed later, plus the output mix the
+component was configured with (which defines ``token._.elmo``). It is registered with
+srsly's msgpack, so it survives ``Doc.to_bytes``, ``DocBin(store_user_data=True)`` and
+``nlp.pipe(n_process=...)`` (which ships docs between processes as bytes).
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+import numpy
+import srsly
+
+MSGPACK_KEY = "__spacy_elmo_data__"
+
+
+class ElmoData:
+    """``layers [n_layers + 1, n_tokens, dim]`` float32 (always a CPU numpy array).
+
+    ``mix`` is the output mix: ``[n_layers + 1]`` coefficients (the vector is
+    ``sum_k mix[k] * layers[k]``), or ``None`` to concatenate all layers.
+    """
+
+    __slots__ = ("layers", "mix", "_vectors")
+
+    def __init__(self, layers: numpy.ndarray, mix: Optional[numpy.ndarray] = None):
+        layers = numpy.asarray(layers, dtype=numpy.float32)
+        if layers.ndim != 3:
+            raise ValueError(f"ElmoData.layers must be [n_layers + 1, n_tokens, dim], got shape {layers.shape}.")
+        if mix is not None:
+            mix = numpy.asarray(mix, dtype=numpy.float32).reshape(-1)
+            if mix.shape[0] != layers.shape[0]:
+                raise ValueError(f"ElmoData got {mix.shape[0]} mix coefficients for {layers.shape[0]} layers.")
+        self.layers = layers
+        self.mix = mix
+        self._vectors: Optional[numpy.ndarray] = None
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.layers.shape[1])
+
+    @property
+    def n_layers(self) -> int:
+        """Number of output layers (the biLM's ``n_layers + 1``)."""
+        return int(self.layers.shape[0])
+
+    @property
+    def width(self) -> int:
+        """Width of the mixed token vectors."""
+        dim = int(self.layers.shape[2])
+        return dim * self.n_layers if self.mix is None else dim
+
+    @property
+    def vectors(self) -> numpy.ndarray:
+        """``[n_tokens, width]``: the output mix of every token (computed once, then kept)."""
+        if self._vectors is None:
+            if self.mix is None:
+                vectors = numpy.concatenate(list(self.layers), axis=-1) if self.n_tokens else numpy.zeros((0, self.width), numpy.float32)
+            else:
+                vectors = numpy.tensordot(self.mix, self.layers, axes=([0], [0]))
+            self._vectors = numpy.ascontiguousarray(vectors, dtype=numpy.float32)
+        return self._vectors
+
+    def mean(self, start: int = 0, end: Optional[int] = None) -> numpy.ndarray:
+        """Mean token vector over ``[start, end)``; zeros for an empty range."""
+        rows = self.vectors[start:end]
+        if rows.shape[0] == 0:
+            return numpy.zeros((self.width,), dtype=numpy.float32)
+        return rows.mean(axis=0)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"layers": self.layers, "mix": self.mix}
+
+    @classmethod
+    def from_dict(cls, msg: Dict[str, Any]) -> "ElmoData":
+        return cls(msg["layers"], msg.get("mix"))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ElmoData):
+            return NotImplemented
+        same_mix = (self.mix is None and other.mix is None) or (
+            self.mix is not None and other.mix is not None and numpy.array_equal(self.mix, other.mix)
+        )
+        return same_mix and self.layers.shape == other.layers.shape and numpy.array_equal(self.layers, other.layers)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __reduce__(self):
+        return (ElmoData, (self.layers, self.mix))
+
+    def __repr__(self) -> str:
+        mix = "concat" if self.mix is None else numpy.round(self.mix, 4).tolist()
+        return f"ElmoData(layers={self.layers.shape}, mix={mix})"
+
+
+def _encode(obj: Any, chain=None):
+    if isinstance(obj, ElmoData):
+        return {MSGPACK_KEY: obj.to_dict()}
+    return obj if chain is None else chain(obj)
+
+
+def _decode(obj: Any, chain=None):
+    if isinstance(obj, dict) and MSGPACK_KEY in obj:
+        return ElmoData.from_dict(obj[MSGPACK_KEY])
+    return obj if chain is None else chain(obj)
+
+
+srsly.msgpack_encoders.register("spacy_elmo.ElmoData", func=_encode)
+srsly.msgpack_decoders.register("spacy_elmo.ElmoData", func=_decode)

@@ -1,0 +1,113 @@
+"""Doc/Span/Token extensions and the optional ``user_hooks`` that route spaCy's vectors to ELMo.
+
+``doc._.elmo_data`` holds an :class:`ElmoData`; ``token._.elmo``, ``span._.elmo`` and
+``doc._.elmo`` are getters over it (a span's or doc's vector is the mean of its tokens'),
+so they also work on docs that came back from ``Doc.from_bytes`` or another process.
+User hooks are Python callables that spaCy does not serialize: after ``Doc.from_bytes``,
+``DocBin`` or ``nlp.pipe(n_process>1)`` call :func:`set_vector_hooks` again if you want
+``token.vector`` / ``.similarity`` to use ELMo (the ``._.elmo`` getters work regardless).
+"""
+from __future__ import annotations
+
+from typing import Optional, Union
+
+import numpy
+from spacy.tokens import Doc, Span, Token
+
+from .data import ElmoData
+
+DATA_ATTR = "elmo_data"
+VECTOR_ATTR = "elmo"
+
+
+def install_extensions() -> None:
+    """Register the extensions once (idempotent; safe across processes)."""
+    if not Doc.has_extension(DATA_ATTR):
+        Doc.set_extension(DATA_ATTR, default=None)
+    if not Token.has_extension(VECTOR_ATTR):
+        Token.set_extension(VECTOR_ATTR, getter=token_elmo)
+    if not Span.has_extension(VECTOR_ATTR):
+        Span.set_extension(VECTOR_ATTR, getter=span_elmo)
+    if not Doc.has_extension(VECTOR_ATTR):
+        Doc.set_extension(VECTOR_ATTR, getter=doc_elmo)
+
+
+def _data(doc: Doc) -> Optional[ElmoData]:
+    data = doc._.get(DATA_ATTR)
+    if data is not None and data.n_tokens != len(doc):
+        raise ValueError(
+            f"doc._.{DATA_ATTR} has {data.n_tokens} token vectors but the doc has {len(doc)} tokens: the doc was "
+            "changed (retokenized?) after the 'elmo' component ran. Run the 'elmo' component after any retokenizer."
+        )
+    return data
+
+
+def token_elmo(token: Token) -> Optional[numpy.ndarray]:
+    """The token's vector from the output mix, or None if the 'elmo' component has not run."""
+    data = _data(token.doc)
+    return None if data is None else data.vectors[token.i]
+
+
+def span_elmo(span: Span) -> Optional[numpy.ndarray]:
+    """Mean of the span's token vectors (zeros for an empty span)."""
+    data = _data(span.doc)
+    return None if data is None else data.mean(span.start, span.end)
+
+
+def doc_elmo(doc: Doc) -> Optional[numpy.ndarray]:
+    """Mean of all token vectors (zeros for an empty doc)."""
+    data = _data(doc)
+    return None if data is None else data.mean()
+
+
+# -- user hooks: module-level functions so that pickled docs keep them ----------------------
+def _vector_of(obj: Union[Doc, Span, Token]) -> numpy.ndarray:
+    getter = {Token: token_elmo, Span: span_elmo, Doc: doc_elmo}.get(type(obj))
+    value = getter(obj) if getter is not None else None
+    if value is None:
+        raise ValueError(
+            f"Cannot compare with {type(obj).__name__} {str(obj)[:40]!r}: it has no ELMo vectors. "
+            "Process both objects with the same pipeline (with its 'elmo' component) before calling .similarity."
+        )
+    return value
+
+
+def _similarity(a, b) -> float:
+    u, v = _vector_of(a), _vector_of(b)
+    if u.shape != v.shape:
+        raise ValueError(f"Cannot compare ELMo vectors of width {u.shape[-1]} and {v.shape[-1]}: they come from different models.")
+    norm = float(numpy.linalg.norm(u) * numpy.linalg.norm(v))
+    return 0.0 if norm == 0.0 else float(numpy.dot(u, v) / norm)
+
+
+def _doc_vector(doc: Doc) -> numpy.ndarray:
+    return _vector_of(doc)
+
+
+def _span_vector(span: Span) -> numpy.ndarray:
+    return _vector_of(span)
+
+
+def _token_vector(token: Token) -> numpy.ndarray:
+    return _vector_of(token)
+
+
+def _has_vector(obj) -> bool:
+    return _data(obj if isinstance(obj, Doc) else obj.doc) is not None
+
+
+def set_vector_hooks(doc: Doc) -> Doc:
+    """Make ``.vector``, ``.has_vector``, ``.vector_norm`` (derived) and ``.similarity`` use ELMo."""
+    doc.user_hooks["vector"] = _doc_vector
+    doc.user_hooks["has_vector"] = _has_vector
+    doc.user_hooks["similarity"] = _similarity
+    doc.user_span_hooks["vector"] = _span_vector
+    doc.user_span_hooks["has_vector"] = _has_vector
+    doc.user_span_hooks["similarity"] = _similarity
+    doc.user_token_hooks["vector"] = _token_vector
+    doc.user_token_hooks["has_vector"] = _has_vector
+    doc.user_token_hooks["similarity"] = _similarity
+    return doc
+
+
+install_extensions()
