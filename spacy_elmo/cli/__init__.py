@@ -3,5 +3,6 @@ from ._app import app
 
 # Importing a command module registers its command on ``app``.
 from . import info  # noqa: F401,E402
+from . import embed, similarity, visualize  # noqa: F401,E402
 
 __all__ = ["app"]

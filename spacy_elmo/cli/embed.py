@@ -1,0 +1,45 @@
+"""``embed INPUT OUTPUT``: contextual vectors for every token of a file, resumable."""
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ._app import app
+from ._common import clean_errors, lang_option, model_option, options_option, weights_option
+
+
+@app.command()
+@clean_errors
+def embed(
+    input_path: Path = typer.Argument(..., metavar="INPUT", help="Text file (one document per line) or a .spacy DocBin."),
+    output: Path = typer.Argument(..., help="Output: .npz, .npy, .hdf5/.h5 (one dataset per line) or .spacy (DocBin with vectors)."),
+    layers: str = typer.Option("mix", "--layers", "-l", help="mix (as token._.elmo), top, average, all, or layer numbers such as 0,1,2."),
+    model: Optional[Path] = model_option,
+    options: Optional[Path] = options_option,
+    weights: Optional[Path] = weights_option,
+    lang: str = lang_option,
+    batch_size: int = typer.Option(64, "--batch-size", "-b", help="Sentences per biLM call."),
+    n_process: int = typer.Option(1, "--n-process", "-n", help="Worker processes (each loads the model once)."),
+    chunk_size: int = typer.Option(256, "--chunk-size", help="Documents per saved part: the most an interruption can lose."),
+    restart: bool = typer.Option(False, "--restart", help="Discard an interrupted run of this OUTPUT instead of resuming it."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUTPUT."),
+    stop_after: Optional[int] = typer.Option(None, "--stop-after", hidden=True, help="Stop after this many chunks (to test resuming)."),
+) -> None:
+    """Embed every document of INPUT into OUTPUT.
+
+    Work is saved in chunks under OUTPUT.partial/; if the run is interrupted, the same command
+    continues where it stopped. OUTPUT appears only once every document is done.
+    """
+    from ..bulk import embed_file
+
+    summary = embed_file(
+        input_path, output, layers=layers, model=model, options=options, weights=weights, lang=lang,
+        batch_size=batch_size, n_process=n_process, chunk_size=chunk_size, restart=restart,
+        overwrite=overwrite, stop_after=stop_after,
+    )
+    if summary.resumed_chunks:
+        typer.echo(f"Resumed: {summary.resumed_chunks} of {summary.n_chunks} chunks were already done.")
+    if summary.finished:
+        typer.secho(f"Wrote {summary.n_docs} documents to {output}", fg=typer.colors.GREEN)
+    else:
+        typer.echo(f"Stopped early; run the same command again to continue ({output}.partial/ keeps the work).")
