@@ -46,6 +46,8 @@ class LayerCache:
         size = int(value.nbytes) + 64 * len(key)
         if not self.enabled or size > self.max_bytes:
             return
+        if isinstance(value, numpy.ndarray):
+            value.flags.writeable = False  # shared with the docs' ElmoData: never mutate a cached entry
         old = self._entries.pop(key, None)
         if old is not None:
             self.n_bytes -= int(old.nbytes) + 64 * len(key)

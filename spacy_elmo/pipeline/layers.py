@@ -26,8 +26,9 @@ Docs that are not split get exactly the vectors of ``BiLM.embed_sentences`` on t
 
 Tokens are fed as their exact text, whitespace tokens included (``"\\n\\n"`` is the
 two bytes ``0x0A 0x0A`` between the begin/end-of-word markers, as the original character
-vocabulary allows); only an empty token text (possible with ``Doc(words=[""])``, never
-from spaCy's tokenizer) is fed as a single space, since the biLM has no empty token.
+vocabulary allows). spaCy never makes an empty token (``Doc`` rejects ``""``), the one
+string the biLM cannot embed. Tokens longer than ``max_characters_per_token - 2`` bytes
+keep their first bytes, as in the original.
 """
 from __future__ import annotations
 
@@ -48,7 +49,6 @@ from ..bilm.errors import ElmoError
 from .cache import LayerCache
 
 BILM_MODEL_NAME = "elmo-bilm"
-EMPTY_TOKEN_TEXT = " "
 
 
 # -- where the weights come from ------------------------------------------------------------
@@ -255,7 +255,7 @@ def make_batches(segments: Sequence[Segment], batch_size: int, max_batch_tokens:
 
 
 def segment_texts(doc: Doc, seg: Segment) -> Tuple[str, ...]:
-    return tuple(t.text or EMPTY_TOKEN_TEXT for t in doc[seg.start : seg.end])
+    return tuple(t.text for t in doc[seg.start : seg.end])
 
 
 # -- the Thinc model -----------------------------------------------------------------------------

@@ -170,6 +170,7 @@ class ElmoComponent(TrainablePipe):
         self.set_hooks = set_vector_hooks
         self.frozen = frozen
         self.cfg: Dict = {}
+        self._pending_update = False
         self.model.configure(
             source,
             frozen=frozen,
@@ -287,6 +288,7 @@ class ElmoComponent(TrainablePipe):
         def backprop(one_d_outputs: List[Floats3d]) -> List:
             accumulate_gradient(one_d_outputs)
             bp_outputs(d_outputs)
+            self._pending_update = True
             if sgd is not None:
                 self.finish_update(sgd)
             return []
@@ -297,8 +299,16 @@ class ElmoComponent(TrainablePipe):
         return losses
 
     def finish_update(self, sgd: Optimizer) -> None:
-        if not self.frozen:
+        """Apply the biLM's accumulated gradients (trainable only).
+
+        ``nlp.update`` calls this right after ``update``, before the listeners' components have
+        sent their gradients back, so a step's gradients are applied at the next step's call, as
+        for spaCy's own Tok2Vec with listeners. Nothing is applied when nothing is pending, so
+        the optimizer never takes a momentum-only step on zero gradients.
+        """
+        if not self.frozen and self._pending_update:
             self.model.finish_update(sgd)
+            self._pending_update = False
 
     def get_loss(self, examples, scores):  # pragma: no cover - the loss belongs to the listeners' components
         return 0.0, scores
