@@ -37,11 +37,13 @@ class LstmWithProjection(nn.Module):
         batch, steps, _ = inputs.shape
         h, c = state if state is not None else self.zero_state(batch, inputs)
         # The input half of every gate, for all steps at once; only h @ W_h stays in the loop.
-        projected_inputs = self.input_linearity(inputs)
-        outputs = inputs.new_zeros(batch, steps, self.proj_size)
-        step_mask = (torch.arange(steps, device=inputs.device)[None, :] < lengths[:, None]).unsqueeze(-1)
+        # unbind/stack rather than per-step indexing: indexing a step in the loop makes
+        # autograd allocate and fill a full [B, T, ...] gradient per step (quadratic in T).
+        projected_inputs = self.input_linearity(inputs).unbind(1)
+        outputs = []
+        step_mask = (torch.arange(steps, device=inputs.device)[None, :] < lengths[:, None]).unsqueeze(-1).unbind(1)
         for t in range(steps):
-            gates = projected_inputs[:, t] + self.state_linearity(h)
+            gates = projected_inputs[t] + self.state_linearity(h)
             i, j, f, o = gates.chunk(4, dim=-1)
             c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(j)
             if self.cell_clip:
@@ -49,11 +51,13 @@ class LstmWithProjection(nn.Module):
             h_new = self.projection(torch.sigmoid(o) * torch.tanh(c_new))
             if self.proj_clip:
                 h_new = h_new.clamp(-self.proj_clip, self.proj_clip)
-            live = step_mask[:, t]
+            live = step_mask[t]
             h = torch.where(live, h_new, h)
             c = torch.where(live, c_new, c)
-            outputs[:, t] = h_new * live
-        return outputs, (h, c)
+            outputs.append(h_new * live)
+        if not outputs:
+            return inputs.new_zeros(batch, steps, self.proj_size), (h, c)
+        return torch.stack(outputs, dim=1), (h, c)
 
 
 def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
