@@ -154,6 +154,11 @@ def embed_file(
     done = set(run.done_chunks())
     todo = [k for k in range(run.n_chunks) if k not in done]
     load_args = dict(model=model, options=options, weights=weights, lang=lang)
+    # Load (and check the layer numbers against) the model before the progress bar starts, so
+    # that a bad model or option is one clear line. Worker processes load their own copy.
+    nlp = _load_checked(load_args, spec) if todo else None
+    if n_process > 1:
+        nlp = None
 
     bar = None
     if progress:
@@ -182,7 +187,6 @@ def embed_file(
         if not todo:
             pass
         elif n_process == 1:
-            nlp = _load_checked(load_args, spec)
             embedder = DocEmbedder(nlp, spec, fmt, batch_size)
             for k, items in tasks():
                 _, n_docs, n_tok = _embed_and_write(embedder, run, k, items)
@@ -219,7 +223,6 @@ def _run_pool(load_args, spec, fmt, batch_size, output, run, tasks, n_process, b
     """Workers embed and write chunks; at most ``2 * n_process`` chunks are read ahead."""
     import multiprocessing
 
-    _load_checked(load_args, spec)  # errors show here; a failing Pool initializer would respawn forever
     threads = max(1, (os.cpu_count() or 1) // n_process)
     ctx = multiprocessing.get_context("spawn")
     n_tokens = written = 0

@@ -5,30 +5,64 @@ from typing import Optional
 import typer
 
 from ._app import app
+from ._common import clean_errors, model_option, options_option, weights_option
+
+
+def _size(n_bytes: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n_bytes < 1024 or unit == "GB":
+            return f"{n_bytes:.0f} {unit}" if unit == "B" else f"{n_bytes:.1f} {unit}"
+        n_bytes /= 1024
+    return f"{n_bytes} B"  # pragma: no cover
 
 
 @app.command()
+@clean_errors
 def info(
-    model: Optional[Path] = typer.Argument(None, help="Native model directory, or options.json (then give --weights)."),
-    weights: Optional[Path] = typer.Option(None, "--weights", help="Original .hdf5 weight file, with an options.json MODEL."),
+    path: Optional[Path] = typer.Argument(None, metavar="[MODEL]", help="Same as --model; or an options.json (then give --weights)."),
+    model: Optional[Path] = model_option,
+    options: Optional[Path] = options_option,
+    weights: Optional[Path] = weights_option,
 ) -> None:
-    """Print a biLM's sizes, layers and output width."""
-    from ..bilm import load_bilm
-    from ..bilm.errors import ElmoError
+    """Print a biLM's sizes, layers, output width and where its weights are (default: the packaged model)."""
+    from ._common import is_spacy_pipeline_dir, load_bilm_from_args, model_source
 
-    if model is None:
-        from ..models import default_model_dir
-
-        model = default_model_dir()
-    try:
-        bilm = load_bilm(model, weights) if weights else load_bilm(model)
-    except ElmoError as err:
-        typer.secho(str(err), fg=typer.colors.RED, err=True)
-        raise typer.Exit(1)
-    options = bilm.options
+    if path is not None:
+        if path.suffix == ".json" or (weights is not None and options is None):
+            options = options or path
+        else:
+            model = model or path
+    source = model_source(model, options, weights)
+    bilm = load_bilm_from_args(model, options, weights)
+    opts = bilm.options
     n_params = sum(p.numel() for p in bilm.parameters())
-    typer.echo(f"weights:        {weights or model}")
-    typer.echo(f"architecture:   {options.describe()}")
-    typer.echo(f"parameters:     {n_params:,}")
-    typer.echo(f"output layers:  {options.n_output_layers} (token layer + {options.n_layers} LSTM layers)")
-    typer.echo(f"vector width:   {options.output_dim}")
+    kind = {"native": "spacy-elmo native (options.json + weights.safetensors)", "original": "original AllenNLP / bilm-tf (options.json + .hdf5)",
+            "spacy": "spaCy pipeline with an 'elmo' component"}[source["kind"]]
+    where = source["paths"][0] if len(source["paths"]) == 1 else " + ".join(source["paths"])
+    rows = [
+        ("weights", where + ("  (the packaged default model)" if model is None and options is None else "")),
+        ("format", kind),
+        ("files", ", ".join(f"{Path(p).name} {_size(s)}" for p, s in source["files"].items() if not Path(p).name.startswith("."))[:300]),
+        ("parameters", f"{n_params:,} ({_size(4 * n_params)} as float32)"),
+        ("char CNN", f"{opts.n_filters} filters (widths {', '.join(f'{w}x{n}' for w, n in opts.filters)}), "
+                     f"char embedding {opts.char_embedding_dim}, {opts.n_highway} highway, {opts.activation}, "
+                     f"max {opts.max_characters_per_token} bytes per token"),
+        ("biLSTM", f"{opts.n_layers} layers x 2 directions, {opts.lstm_dim} cells -> projection {opts.projection_dim}, "
+                   f"residual {'on' if opts.use_skip_connections else 'off'}, cell clip {opts.cell_clip}, proj clip {opts.proj_clip}"),
+        ("output layers", f"{opts.n_output_layers} (0 = context-free token layer, 1..{opts.n_layers} = biLSTM layers)"),
+        ("vector width", f"{opts.output_dim} (forward {opts.projection_dim} + backward {opts.projection_dim})"),
+    ]
+    if source["kind"] == "spacy" and is_spacy_pipeline_dir(Path(source["paths"][0])):
+        import spacy
+
+        config = spacy.util.load_config(Path(source["paths"][0]) / "config.cfg")
+        elmo = dict(config["components"]["elmo"])
+        elmo.pop("model", None)
+        rows.append(("component", ", ".join(f"{k}={v}" for k, v in elmo.items() if k != "factory")))
+        rows.append(("pipeline", ", ".join(config["nlp"]["pipeline"])))
+    extra = {k: v for k, v in opts.extra.items() if isinstance(v, (str, int, float))}
+    if extra:
+        rows.append(("metadata", ", ".join(f"{k}={v}" for k, v in extra.items())))
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        typer.echo(f"{name + ':':<{width + 2}}{value}")
