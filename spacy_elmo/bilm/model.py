@@ -16,8 +16,13 @@ from torch import nn
 
 from .char_cnn import CharCNN
 from .characters import add_sentence_boundaries, lengths_of, sentences_to_char_ids
+from .fast_char_cnn import fast_char_cnn
+from .fast_lstm import fast_bilstm
 from .lstm import BiLstmStack, State
 from .options import BiLMOptions
+from .token_cache import TokenCache
+
+DEFAULT_TOKEN_CACHE_MB = 128.0
 
 
 @dataclass
@@ -60,31 +65,55 @@ class BiLM(nn.Module):
     next stateful call, as the original TensorFlow code does; ``reset_states`` clears them.
     """
 
+    #: Use the inference fast paths (``fast_lstm``) in eval mode without grad. They give the
+    #: exact path's numbers up to float rounding; set False to run the training code path.
+    fast_inference: bool = True
+
     def __init__(self, options: BiLMOptions, dropout: float = 0.0):
         super().__init__()
         self.options = options
         self.char_cnn = CharCNN(options)
         self.lstm = BiLstmStack(options, dropout=dropout)
         self._states: Optional[List[State]] = None
+        #: Token vectors by character ids, used at inference only; ``token_cache.max_mb = 0`` disables it.
+        self.token_cache = TokenCache(max_mb=DEFAULT_TOKEN_CACHE_MB)
 
     # -- core computation -------------------------------------------------------------
     def token_embedding(self, char_ids: torch.Tensor) -> torch.Tensor:
         """``[B, T, C]`` ids -> ``[B, T, P]`` context-free vectors, zero at padding slots.
 
-        The character CNN only runs on real tokens, never on padding slots.
+        The character CNN only runs on real tokens, never on padding slots; at inference
+        (eval, no grad) each distinct token is computed once and kept in ``token_cache``.
         """
         real = (char_ids > 0).any(-1)
         out = char_ids.new_zeros(*char_ids.shape[:2], self.options.projection_dim, dtype=self._dtype())
         if real.any():
-            out[real] = self.char_cnn(char_ids[real]).to(out.dtype)
+            tokens = char_ids[real]
+            if self._fast():
+                vectors = self.token_cache.lookup(
+                    tokens, self._fast_char_cnn, self.char_cnn.parameters(), self.options.projection_dim, out.dtype
+                )
+            else:
+                vectors = self.char_cnn(tokens)
+            out[real] = vectors.to(out.dtype)
         return out
+
+    def _fast_char_cnn(self, tokens: torch.Tensor) -> torch.Tensor:
+        return fast_char_cnn(self.char_cnn, tokens)
+
+    def clear_token_cache(self) -> None:
+        """Drop every cached token vector (they are also dropped whenever the weights change)."""
+        self.token_cache.clear()
 
     def run(self, char_ids: torch.Tensor, stateful: bool = False) -> RawBiLMOutput:
         """Run on ``[B, T, C]`` ids exactly as given (no boundaries added)."""
         lengths = lengths_of(char_ids)
         embedded = self.token_embedding(char_ids)
         states = self._states_for(char_ids.shape[0], embedded) if stateful else None
-        forward, backward, final = self.lstm(embedded, lengths, states)
+        if self._fast():
+            forward, backward, final = fast_bilstm(self.lstm, embedded, lengths, states)
+        else:
+            forward, backward, final = self.lstm(embedded, lengths, states)
         if stateful:
             self._store_states(final)
         return RawBiLMOutput(embedded, forward, backward, lengths)
@@ -98,6 +127,10 @@ class BiLM(nn.Module):
         steps = layers.shape[2]
         mask = torch.arange(steps, device=lengths.device)[None, :] < lengths[:, None]
         return BiLMOutput(layers * mask[None, :, :, None], mask)
+
+    def _fast(self) -> bool:
+        """Fast paths only where autograd and dropout cannot be affected: eval and no grad."""
+        return self.fast_inference and not self.training and not torch.is_grad_enabled()
 
     # -- state for stateful mode ----------------------------------------------------------
     def reset_states(self) -> None:

@@ -1,0 +1,79 @@
+"""Inference-only character CNN that convolves only the windows that can differ between tokens.
+
+A token of n bytes fills positions ``0..n+1`` (begin-of-word, bytes, end-of-word); every later
+position holds the padding character, whose embedding is a real (non-zero) row. A window made
+only of padding therefore gives the same value for every token: one constant per filter. So
+max-over-time = max(windows touching real characters, that constant), and only the first
+``n + 2`` windows need a convolution. Tokens are grouped by length so each group convolves
+just the width it needs; for typical English this is about a quarter of the reference's work.
+Tokens too long to have a pure-padding window for every filter take the exact path.
+"""
+from __future__ import annotations
+
+from typing import List
+
+import torch
+
+from .char_cnn import CharCNN
+from .characters import PAD_CHAR
+
+PAD_ID = PAD_CHAR + 1  # after the +1 shift
+# Upper ends of the length groups (characters incl. begin/end-of-word): few groups, little waste.
+GROUP_EDGES = (5, 7, 9, 11, 13, 16, 20, 26, 34)
+
+
+def real_widths(char_ids: torch.Tensor) -> torch.Tensor:
+    """``[N, C]`` -> index after the last non-padding character of each token."""
+    positions = torch.arange(1, char_ids.shape[1] + 1, device=char_ids.device)
+    return ((char_ids != PAD_ID) * positions).amax(dim=1)
+
+
+def _padding_constants(cnn: CharCNN) -> List[torch.Tensor]:
+    """Each convolution's output on a window made only of padding characters: ``[n_filters_i]``."""
+    pad = cnn.char_embedding.weight[PAD_ID]
+    return [conv(pad[None, :, None].expand(1, -1, conv.kernel_size[0]))[0, :, 0] for conv in cnn.convolutions]
+
+
+def _pooled_group(cnn: CharCNN, embedded: torch.Tensor, width: int, constants: List[torch.Tensor]) -> torch.Tensor:
+    """Max-over-time features of tokens whose real width is at most ``width`` (all have pure-pad windows)."""
+    pooled = []
+    for conv, constant in zip(cnn.convolutions, constants):
+        span = width + conv.kernel_size[0] - 1  # windows 0..width-1, all inside the max_chars positions
+        windows = conv(embedded[:, :, :span]).amax(dim=-1)
+        pooled.append(torch.maximum(windows, constant))
+    return torch.cat(pooled, dim=-1)
+
+
+def fast_char_cnn(cnn: CharCNN, char_ids: torch.Tensor) -> torch.Tensor:
+    """Drop-in for ``cnn(char_ids)`` (``[N, C]`` ids of real tokens) at inference."""
+    max_chars = char_ids.shape[1]
+    widest = max(conv.kernel_size[0] for conv in cnn.convolutions)
+    limit = max_chars - widest  # longest real width with a pure-padding window for every filter
+    widths = real_widths(char_ids)
+    long_rows = widths > limit
+    features = char_ids.new_empty(char_ids.shape[0], cnn.options.n_filters, dtype=cnn.projection.weight.dtype)
+    if long_rows.any():
+        features[long_rows] = _exact_pooled(cnn, char_ids[long_rows])
+    short = (~long_rows).nonzero().squeeze(1)
+    if short.numel():
+        constants = _padding_constants(cnn)
+        edges = [e for e in GROUP_EDGES if e < limit] + [limit]
+        group = torch.bucketize(widths[short], torch.tensor(edges, device=char_ids.device))
+        for g in group.unique().tolist():
+            rows = short[group == g]
+            width = int(widths[rows].max())
+            embedded = cnn.char_embedding(char_ids[rows, : width + widest - 1]).transpose(1, 2)
+            features[rows] = _pooled_group(cnn, embedded, width, constants)
+    return _after_pooling(cnn, features)
+
+
+def _exact_pooled(cnn: CharCNN, char_ids: torch.Tensor) -> torch.Tensor:
+    embedded = cnn.char_embedding(char_ids).transpose(1, 2)
+    return torch.cat([conv(embedded).amax(dim=-1) for conv in cnn.convolutions], dim=-1)
+
+
+def _after_pooling(cnn: CharCNN, features: torch.Tensor) -> torch.Tensor:
+    x = cnn.activation(features)
+    for highway in cnn.highways:
+        x = highway(x)
+    return cnn.projection(x)
