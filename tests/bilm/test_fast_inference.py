@@ -1,0 +1,141 @@
+"""The inference fast paths (packed LSTM, trimmed char CNN, token cache) give the exact path's numbers.
+
+The exact path is the training code (``fast_inference = False``); the issue allows 1e-4, we
+hold the fast path to 1e-5 since both are fp32 with only the summation order changed.
+"""
+import numpy
+import pytest
+import torch
+
+from spacy_elmo.bilm import BiLM
+from spacy_elmo.bilm.fast_char_cnn import fast_char_cnn
+from tests.helpers import tiny_options
+
+SENTENCES = [
+    "The quick brown fox jumps over the lazy dog .".split(),
+    ["Hi"],
+    "A much longer sentence , with punctuation ; and Ünïcödé 👍 tokens inside it .".split(),
+    [],
+    ["x" * 41, "y" * 42, "z" * 47, "w" * 48, "v" * 60, "the", "the", "🎉" * 20],
+    "Short one".split(),
+    "the the the the dog".split(),
+]
+
+
+def exact(bilm, fn):
+    bilm.fast_inference = False
+    try:
+        return fn()
+    finally:
+        bilm.fast_inference = True
+
+
+def assert_close_lists(got, want, atol=1e-5):
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape
+        numpy.testing.assert_allclose(g, w, atol=atol, rtol=1e-5)
+
+
+def test_fast_embed_sentences_matches_exact_on_random_model(tiny_bilm):
+    fast = tiny_bilm.embed_sentences(SENTENCES, batch_size=3)
+    slow = exact(tiny_bilm, lambda: tiny_bilm.embed_sentences(SENTENCES, batch_size=3))
+    assert_close_lists(fast, slow)
+    assert tiny_bilm.token_cache.hits > 0  # repeated tokens came from the cache
+
+
+def test_fast_embed_sentences_matches_exact_on_reference_models(reference_model):
+    bilm, sentences, _ = reference_model
+    batch = [s.split() for k in range(3) for s in sentences[k][:4]]
+    fast = bilm.embed_sentences(batch, batch_size=5)
+    slow = exact(bilm, lambda: bilm.embed_sentences(batch, batch_size=5))
+    assert_close_lists(fast, slow)
+
+
+def test_fast_forward_under_no_grad_matches_exact(tiny_bilm):
+    ids = tiny_bilm.char_ids(SENTENCES)
+    with torch.no_grad():
+        fast = tiny_bilm(ids)
+        slow = exact(tiny_bilm, lambda: tiny_bilm(ids))
+    torch.testing.assert_close(fast.layers, slow.layers, atol=1e-5, rtol=1e-5)
+    assert torch.equal(fast.mask, slow.mask)
+
+
+def test_fast_run_keeps_rows_without_tokens_and_their_state(tiny_bilm):
+    ids = tiny_bilm.char_ids([["a", "b", "c"], ["d"]])
+    ids = torch.cat([ids, torch.zeros_like(ids[:1])])  # a row with no tokens at all
+    torch.manual_seed(3)
+    states = [(torch.randn(3, 8), torch.randn(3, 24)) for _ in range(4)]
+    tiny_bilm._states = [(h.clone(), c.clone()) for h, c in states]
+    with torch.no_grad():
+        fast = tiny_bilm.run(ids, stateful=True)
+        fast_states = tiny_bilm._states
+        tiny_bilm._states = [(h.clone(), c.clone()) for h, c in states]
+        slow = exact(tiny_bilm, lambda: tiny_bilm.run(ids, stateful=True))
+    for f, s in zip(fast.forward + fast.backward, slow.forward + slow.backward):
+        torch.testing.assert_close(f, s, atol=1e-5, rtol=1e-5)
+    for (fh, fc), (sh, sc), (h0, c0) in zip(fast_states, tiny_bilm._states, states):
+        torch.testing.assert_close(fh, sh, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(fc, sc, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(fh[2], h0[2])  # the empty row kept its state
+        torch.testing.assert_close(fc[2], c0[2])
+
+
+def test_fast_stateful_calls_match_exact_stateful_calls(tiny_bilm):
+    calls = [SENTENCES[:3], SENTENCES[4:6], SENTENCES[:2]]  # batch size changes between calls
+    tiny_bilm.reset_states()
+    fast = [tiny_bilm.embed_sentences(c, stateful=True) for c in calls]
+    tiny_bilm.reset_states()
+    slow = exact(tiny_bilm, lambda: [tiny_bilm.embed_sentences(c, stateful=True) for c in calls])
+    for f, s in zip(fast, slow):
+        assert_close_lists(f, s)
+
+
+@pytest.mark.parametrize("filters", [((1, 4), (2, 8), (3, 8)), ((2, 5), (7, 6)), ((1, 3),)])
+def test_trimmed_char_cnn_matches_full_convolution_for_every_token_length(filters):
+    torch.manual_seed(4)
+    bilm = BiLM(tiny_options(filters=filters))
+    with torch.no_grad():
+        for p in bilm.parameters():
+            p.uniform_(-1, 1)
+    tokens = ["ab" * n for n in range(1, 30)] + ["é" * n for n in range(1, 30)] + ["a", ".", "👍"]
+    ids = bilm.char_ids([tokens])[0]
+    with torch.no_grad():
+        want = bilm.char_cnn(ids)
+        got = fast_char_cnn(bilm.char_cnn, ids)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+def test_cache_is_dropped_when_weights_change(tiny_bilm):
+    before = tiny_bilm.embed_sentences([SENTENCES[0]])[0]
+    assert len(tiny_bilm.token_cache) > 0
+    with torch.no_grad():
+        tiny_bilm.char_cnn.projection.bias.add_(0.5)
+    after = tiny_bilm.embed_sentences([SENTENCES[0]])[0]
+    slow = exact(tiny_bilm, lambda: tiny_bilm.embed_sentences([SENTENCES[0]])[0])
+    numpy.testing.assert_allclose(after, slow, atol=1e-5)
+    assert not numpy.allclose(after[0], before[0], atol=0.1)
+
+
+def test_cache_stays_within_its_size_and_still_gives_exact_results(tiny_bilm):
+    tiny_bilm.token_cache.max_mb = 10 * 8 * 4 / 2 ** 20  # room for 10 vectors of 8 floats
+    assert tiny_bilm.token_cache.capacity(8, torch.float32) == 10
+    got = [tiny_bilm.embed_sentences([s])[0] for s in SENTENCES for _ in range(2)]
+    assert len(tiny_bilm.token_cache) <= 10
+    slow = exact(tiny_bilm, lambda: [tiny_bilm.embed_sentences([s])[0] for s in SENTENCES for _ in range(2)])
+    assert_close_lists(got, slow)
+
+
+def test_cache_of_size_zero_is_off(tiny_bilm):
+    tiny_bilm.token_cache.max_mb = 0
+    tiny_bilm.embed_sentences(SENTENCES)
+    assert len(tiny_bilm.token_cache) == 0
+
+
+def test_training_and_grad_paths_never_use_the_cache(tiny_bilm):
+    ids = tiny_bilm.char_ids(SENTENCES)
+    tiny_bilm(ids)  # eval, grad enabled
+    tiny_bilm.train()
+    with torch.no_grad():
+        tiny_bilm(ids)  # training, no grad
+    assert len(tiny_bilm.token_cache) == 0
