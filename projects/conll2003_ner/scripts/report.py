@@ -78,7 +78,9 @@ def chart(rows: Dict[str, List[Dict]], out: Path) -> None:
         means = [100 * statistics.mean(v) for v in per_group]
         sds = [100 * statistics.stdev(v) if len(v) > 1 else 0.0 for v in per_group]
         xs = [g + (i - (len(done) - 1) / 2) * width for g in range(len(groups))]
-        ax.bar(xs, means, width, yerr=sds, capsize=3, label=f"{MODELS[model]} (n={len(runs)})")
+        bars = ax.bar(xs, means, width, yerr=sds, capsize=3,
+                      label=f"{MODELS[model].replace('`', '')} (n={len(runs)})")
+        ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=2)
     ax.set_xticks(range(len(groups)), groups)
     ax.set_ylabel("F1 on eng.testb")
     lows = [100 * r["ents_f"] for m in done for r in rows[m]]

@@ -78,7 +78,9 @@ def chart(rows: Dict[str, List[Dict]], out: Path) -> None:
         means = [100 * statistics.mean(v) for v in values]
         sds = [100 * statistics.stdev(v) if len(v) > 1 else 0.0 for v in values]
         xs = [g + (i - (len(done) - 1) / 2) * width for g in range(len(METRICS))]
-        ax.bar(xs, means, width, yerr=sds, capsize=3, label=f"{MODELS[model]} (n={len(runs)})")
+        bars = ax.bar(xs, means, width, yerr=sds, capsize=3,
+                      label=f"{MODELS[model].replace('`', '')} (n={len(runs)})")
+        ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=2)
     ax.set_xticks(range(len(METRICS)), list(METRICS.values()))
     ax.set_ylabel("score on test.csv (%)")
     lows = [100 * r[k] for m in done for r in rows[m] for k in METRICS]
