@@ -1,0 +1,124 @@
+"""``pretrain``: train a biLM on raw text (optionally from an existing one), resumably."""
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ._app import app
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def pretrain(
+    ctx: typer.Context,
+    corpus: Path = typer.Argument(..., help="Raw text: a UTF-8 file, a .gz, or a directory of them; one sentence or paragraph a line."),
+    output_dir: Path = typer.Argument(..., help="Run directory: config, vocab, checkpoints, and the biLM in model/."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Training config (.cfg); default: the shipped model's (configs/pretrain_default.cfg)."),
+    dev: Optional[Path] = typer.Option(None, "--dev", help="Dev text for perplexity; default: hold out the corpus's last sentences."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="spaCy language whose tokenizer splits the text (overrides [corpus] lang)."),
+    pretokenized: bool = typer.Option(False, "--pretokenized", help="Text is already tokenised: split on whitespace."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in OUTPUT_DIR from its last checkpoint."),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from this biLM: a native model dir, a run dir, or options.json (with --init-weights)."),
+    init_weights: Optional[Path] = typer.Option(None, "--init-weights", help="Original weights.hdf5 for --init-from options.json."),
+    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU to train on; -1 for the CPU. Under torchrun, each process uses LOCAL_RANK's GPU."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (overrides [training] seed)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Train forward and backward LMs on CORPUS; the biLM lands in OUTPUT_DIR/model.
+
+    Extra ``--section.key value`` arguments override the config, e.g. ``--training.max_steps 500``.
+    Ctrl-C (or SIGTERM) checkpoints before exiting; ``--resume`` continues exactly.
+    """
+    import os
+
+    import torch
+
+    from ..bilm.errors import ElmoError
+    from ..training.config import PretrainConfig
+    from ..training.trainer import Trainer
+
+    try:
+        overrides = _parse_overrides(ctx.args)
+        if config is not None:
+            cfg = PretrainConfig.from_file(config, overrides)
+        else:
+            cfg = PretrainConfig.from_dict(_apply(PretrainConfig().to_dict(), overrides))
+        if lang is not None:
+            cfg.corpus.lang = lang
+        if pretokenized:
+            cfg.corpus.pretokenized = True
+        device = "cpu"
+        if gpu_id >= 0:
+            if not torch.cuda.is_available():
+                raise ElmoError(f"--gpu-id {gpu_id} given but torch sees no CUDA GPU. Use --gpu-id -1 to train on the CPU.")
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', gpu_id))}"
+            torch.cuda.set_device(device)
+        init_bilm = _load_init(init_from, init_weights) if init_from is not None else None
+        trainer = Trainer(corpus, output_dir, cfg, dev_path=dev, resume=resume, init_from=init_bilm, device=device,
+                          seed=seed, progress=progress, log=lambda m: typer.echo(m, err=True))
+        metrics = trainer.train()
+    except ElmoError as err:
+        typer.secho(str(err), fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    if trainer.dist.is_main:
+        typer.echo(
+            f"done: step {metrics['step']}, dev perplexity forward {metrics['dev_forward_ppl']:.2f}, "
+            f"backward {metrics['dev_backward_ppl']:.2f}; biLM in {output_dir / 'model'}"
+        )
+
+
+def _load_init(path: Path, weights: Optional[Path]):
+    from ..bilm import load_bilm
+    from ..bilm.errors import ElmoError
+    from ..training.trainer import MODEL_DIR
+
+    if weights is not None:
+        return load_bilm(path, weights)
+    if path.is_dir() and (path / MODEL_DIR).is_dir():
+        return load_bilm(path / MODEL_DIR)  # a run directory
+    if path.is_dir() and (path / "options.json").is_file() and not (path / "weights.safetensors").is_file():
+        hdf5 = sorted(path.glob("*.hdf5"))
+        if len(hdf5) != 1:
+            raise ElmoError(f"{path} has options.json but {len(hdf5)} .hdf5 files; name the weights with --init-weights.")
+        return load_bilm(path / "options.json", hdf5[0])
+    if path.suffix == ".json":
+        raise ElmoError(f"--init-from {path} is an options file; give its weights with --init-weights weights.hdf5.")
+    return load_bilm(path)
+
+
+def _parse_overrides(args):
+    """``--training.max_steps 10`` style overrides, values parsed as JSON where possible."""
+    import json
+
+    from ..training.config import ConfigError
+
+    out = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--") or "." not in arg:
+            raise ConfigError(f"Unexpected argument {arg!r}. Config overrides look like --training.max_steps 100.")
+        key = arg[2:]
+        if "=" in key:
+            key, value = key.split("=", 1)
+            i += 1
+        else:
+            if i + 1 >= len(args):
+                raise ConfigError(f"Override {arg} has no value.")
+            value = args[i + 1]
+            i += 2
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def _apply(data, overrides):
+    from ..training.config import ConfigError
+
+    for key, value in overrides.items():
+        section, _, name = key.partition(".")
+        if section not in data:
+            raise ConfigError(f"Unknown config section in override --{key}.")
+        data[section][name] = value
+    return data

@@ -1,0 +1,132 @@
+"""The pretraining config: a spaCy-style ``.cfg`` (thinc ``Config``) with three sections.
+
+``[model]`` is the biLM architecture (the options.json fields), ``[corpus]`` how text
+becomes tokens and the output vocabulary, ``[training]`` the optimisation. Every
+field has a default, so a config file only needs what it changes.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+from ..bilm import BiLMOptions
+from ..bilm.errors import ElmoError
+
+
+class ConfigError(ElmoError, ValueError):
+    """The training config has an unknown section or key, or a bad value."""
+
+
+@dataclass
+class CorpusSettings:
+    lang: str = "en"
+    pretokenized: bool = False
+    split_sentences: bool = True
+    max_sentence_tokens: int = 60
+    max_line_chars: int = 100_000
+    vocab_size: int = 50_000
+    min_count: int = 1
+    dev_max_sentences: int = 1000  # dev subset evaluated at each checkpoint (0 = all)
+    heldout_sentences: int = 1000  # held out from the training text when no --dev is given
+
+
+@dataclass
+class TrainingSettings:
+    seed: int = 0
+    batch_tokens: int = 4000
+    max_batch_sentences: int = 256
+    dropout: float = 0.1  # on each LSTM layer's input
+    output_dropout: float = 0.1  # on the top layer, before the softmax
+    learning_rate: float = 0.001
+    warmup_steps: int = 200
+    lr_schedule: str = "cosine"  # "cosine" (to min_lr_ratio at max_steps) or "constant"
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    max_steps: int = 10_000
+    max_epochs: int = 0  # 0 = no limit
+    max_minutes: float = 0.0  # 0 = no limit; a stop at the limit still checkpoints
+    checkpoint_every_steps: int = 0  # 0 = only by time
+    checkpoint_every_minutes: float = 10.0
+    adaptive_cutoffs: List[int] = field(default_factory=lambda: [2000, 10000])
+    adaptive_div_value: float = 4.0
+    torch_threads: int = 0  # 0 = torch's default
+
+
+def small_english_options() -> BiLMOptions:
+    """The default model's architecture (configs/pretrain_default.cfg): small enough for CPU training."""
+    return BiLMOptions(
+        char_embedding_dim=16,
+        filters=((1, 32), (2, 32), (3, 64), (4, 128)),
+        n_highway=1,
+        lstm_dim=512,
+        projection_dim=128,
+        n_layers=2,
+        cell_clip=3.0,
+        proj_clip=3.0,
+        use_skip_connections=True,
+    )
+
+
+@dataclass
+class PretrainConfig:
+    model: BiLMOptions = field(default_factory=small_english_options)
+    corpus: CorpusSettings = field(default_factory=CorpusSettings)
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+
+    # -- reading / writing -----------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "PretrainConfig":
+        unknown = set(data) - {"model", "corpus", "training"}
+        if unknown:
+            raise ConfigError(f"Unknown config section(s) {sorted(unknown)}; expected [model], [corpus], [training].")
+        model_data = dict(data.get("model", {}))
+        model_names = {f.name for f in fields(BiLMOptions)} - {"extra"}
+        bad = set(model_data) - model_names
+        if bad:
+            raise ConfigError(f"Unknown [model] key(s) {sorted(bad)}; known: {sorted(model_names)}.")
+        if "filters" in model_data:
+            model_data["filters"] = tuple((int(w), int(n)) for w, n in model_data["filters"])
+        return cls(
+            model=BiLMOptions(**model_data),
+            corpus=_build(CorpusSettings, data.get("corpus", {}), "corpus"),
+            training=_build(TrainingSettings, data.get("training", {}), "training"),
+        )
+
+    @classmethod
+    def from_file(cls, path: Union[str, Path], overrides: Optional[Dict[str, Any]] = None) -> "PretrainConfig":
+        from thinc.api import Config
+
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"Config file not found: {path}. See configs/pretrain_*.cfg for examples.")
+        try:
+            cfg = Config().from_disk(path, overrides=overrides or {}, interpolate=True)
+        except Exception as err:  # thinc raises several parser error types
+            raise ConfigError(f"Cannot parse config {path}: {err}") from err
+        return cls.from_dict(dict(cfg))
+
+    def to_dict(self) -> Dict[str, Any]:
+        model = {f.name: getattr(self.model, f.name) for f in fields(BiLMOptions) if f.name != "extra"}
+        model["filters"] = [list(f) for f in self.model.filters]
+        return {"model": model, "corpus": asdict(self.corpus), "training": asdict(self.training)}
+
+    def to_file(self, path: Union[str, Path]) -> None:
+        from thinc.api import Config
+
+        Config(self.to_dict()).to_disk(path)
+
+    def with_model(self, options: BiLMOptions) -> "PretrainConfig":
+        return PretrainConfig(model=options, corpus=self.corpus, training=self.training)
+
+
+def _build(kind, data: Dict[str, Any], section: str):
+    names = {f.name: f for f in fields(kind)}
+    bad = set(data) - set(names)
+    if bad:
+        raise ConfigError(f"Unknown [{section}] key(s) {sorted(bad)}; known: {sorted(names)}.")
+    try:
+        return kind(**data)
+    except TypeError as err:
+        raise ConfigError(f"Bad [{section}] settings: {err}") from err

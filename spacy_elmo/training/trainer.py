@@ -1,0 +1,448 @@
+"""The pretraining loop: checkpoints that resume exactly, dev perplexity, DDP.
+
+A run directory holds everything needed to continue or use the run:
+
+- ``config.cfg``: the full config (a resumed run reads this one);
+- ``vocab.txt``: the output vocabulary;
+- ``model/``: the biLM of the latest checkpoint in the native format (what ``export`` reads);
+- ``checkpoints/last.pt`` (+ ``rng-rank*.pt``): model, softmax, optimiser, schedule, data
+  position and RNG states, so ``--resume`` continues with exactly the same updates;
+- ``log.jsonl``: one line per checkpoint (step, tokens, losses, dev perplexities, time).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple, Union
+
+import numpy
+import torch
+
+from ..bilm import BiLM
+from ..bilm.errors import ElmoError
+from .batching import BatchMaker, epoch_batches, shard
+from .config import PretrainConfig
+from .corpus import CorpusError, TokenizedCorpus, Tokenizer, tokenize_corpus
+from .lm import BidirectionalLM
+from .vocab import Vocabulary
+
+CHECKPOINT_DIR = "checkpoints"
+CHECKPOINT_NAME = "last.pt"
+MODEL_DIR = "model"
+
+
+class TrainingError(ElmoError, RuntimeError):
+    """The run cannot start or continue (bad output dir, missing checkpoint, ...)."""
+
+
+# -- distributed helpers -------------------------------------------------------------------
+@dataclass
+class Dist:
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    def barrier(self) -> None:
+        if self.enabled:
+            torch.distributed.barrier()
+
+    def broadcast_flags(self, flags: List[bool]) -> List[bool]:
+        """Rank 0 decides (time-based checkpoints, stop signals); all ranks follow."""
+        if not self.enabled:
+            return flags
+        t = torch.tensor([int(f) for f in flags], dtype=torch.int64)
+        torch.distributed.broadcast(t, 0)
+        return [bool(x) for x in t.tolist()]
+
+
+def init_distributed(device: torch.device) -> Dist:
+    """Join the process group when started by ``torchrun`` (WORLD_SIZE > 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    if not torch.distributed.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        torch.distributed.init_process_group(backend=backend)
+    return Dist(torch.distributed.get_rank(), torch.distributed.get_world_size())
+
+
+# -- data -------------------------------------------------------------------------------------
+def prepare_corpus(path: Union[str, Path], config: PretrainConfig, cache_dir: Path, progress: bool) -> TokenizedCorpus:
+    c = config.corpus
+    tokenizer = Tokenizer(c.lang, pretokenized=c.pretokenized, split_sentences=c.split_sentences)
+    return tokenize_corpus(path, tokenizer, c.max_line_chars, c.max_sentence_tokens, cache_dir=cache_dir, progress=progress)
+
+
+def split_heldout(corpus: TokenizedCorpus, n: int) -> Tuple[TokenizedCorpus, TokenizedCorpus]:
+    """Last ``n`` sentences as a dev set, when no dev file is given."""
+    n = min(n, corpus.n_sentences // 10)
+    if n <= 0:
+        raise CorpusError(
+            f"The corpus has only {corpus.n_sentences} sentences, too few to hold out a dev set. "
+            "Give more text or a separate --dev file."
+        )
+    cut = corpus.n_sentences - n
+    end = int(corpus.offsets[cut])
+    train = TokenizedCorpus(corpus.types, corpus.counts, corpus.tokens[:end], corpus.offsets[: cut + 1], corpus.stats)
+    dev = TokenizedCorpus(corpus.types, corpus.counts, corpus.tokens[end:], corpus.offsets[cut:] - end, corpus.stats)
+    # Vocabulary counts come from the training part only.
+    counts = numpy.bincount(train.tokens, minlength=len(corpus.types)).astype(numpy.int64)
+    train.counts = counts
+    return train, dev
+
+
+# -- evaluation ---------------------------------------------------------------------------------
+@torch.no_grad()
+def evaluate(lm: BidirectionalLM, maker: BatchMaker, max_sentences: int = 0, batch_tokens: int = 8000,
+             device: Optional[torch.device] = None) -> Dict[str, float]:
+    """Forward and backward perplexity with the full (normalised) output distribution.
+
+    Uses the first ``max_sentences`` sentences (0 = all), in a fixed order, so that
+    numbers from different checkpoints are comparable. Consumes no random numbers.
+    """
+    was_training = lm.training
+    lm.eval()
+    try:
+        n_sent = len(maker.lengths) if not max_sentences else min(max_sentences, len(maker.lengths))
+        ids = numpy.arange(n_sent)
+        ids = ids[numpy.argsort(maker.lengths[ids], kind="stable")]
+        fwd = bwd = 0.0
+        n = 0
+        start = 0
+        while start < len(ids):
+            end = start + 1
+            while end < len(ids) and (end - start + 1) * (maker.lengths[ids[end]] + 2) <= batch_tokens:
+                end += 1
+            batch = maker.make(ids[start:end])
+            if device is not None:
+                batch = batch.to(device)
+            out = lm(batch)
+            fwd += float(out.forward_nll)
+            bwd += float(out.backward_nll)
+            n += out.n_tokens
+            start = end
+        return {
+            "forward_ppl": math.exp(fwd / max(n, 1)),
+            "backward_ppl": math.exp(bwd / max(n, 1)),
+            "ppl": math.exp((fwd + bwd) / (2 * max(n, 1))),
+            "tokens": n,
+            "sentences": int(n_sent),
+        }
+    finally:
+        lm.train(was_training)
+
+
+# -- model and optimiser ---------------------------------------------------------------------------
+def build_lm(config: PretrainConfig, vocab_size: int, init_from: Optional[BiLM] = None) -> BidirectionalLM:
+    t = config.training
+    bilm = BiLM(config.model, dropout=t.dropout)
+    if init_from is not None:
+        bilm.load_state_dict(init_from.state_dict())
+    return BidirectionalLM(bilm, vocab_size, t.adaptive_cutoffs, t.output_dropout, t.adaptive_div_value)
+
+
+def lr_factor(step: int, config: PretrainConfig) -> float:
+    t = config.training
+    if t.warmup_steps and step < t.warmup_steps:
+        return (step + 1) / t.warmup_steps
+    if t.lr_schedule == "constant":
+        return 1.0
+    span = max(1, t.max_steps - t.warmup_steps)
+    progress = min(1.0, (step - t.warmup_steps) / span)
+    return t.min_lr_ratio + (1 - t.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+# -- the trainer -----------------------------------------------------------------------------------
+class Trainer:
+    def __init__(
+        self,
+        corpus_path: Union[str, Path],
+        output_dir: Union[str, Path],
+        config: PretrainConfig,
+        dev_path: Optional[Union[str, Path]] = None,
+        resume: bool = False,
+        init_from: Optional[BiLM] = None,
+        device: Union[str, torch.device] = "cpu",
+        seed: Optional[int] = None,
+        progress: bool = True,
+        log=print,
+    ):
+        self.output_dir = Path(output_dir)
+        self.device = torch.device(device)
+        self.dist = init_distributed(self.device)
+        self.progress = progress and self.dist.is_main
+        self.log = log if self.dist.is_main else (lambda *a, **k: None)
+        checkpoint = self.output_dir / CHECKPOINT_DIR / CHECKPOINT_NAME
+        if resume:
+            if not checkpoint.is_file():
+                raise TrainingError(f"--resume: no checkpoint at {checkpoint}. Start a new run without --resume.")
+            config = PretrainConfig.from_file(self.output_dir / "config.cfg")
+            if seed is not None and seed != config.training.seed:
+                raise TrainingError(f"--resume with --seed {seed}, but the run was started with seed {config.training.seed}.")
+        else:
+            if checkpoint.is_file():
+                raise TrainingError(
+                    f"{self.output_dir} already holds a run (checkpoint {checkpoint}). "
+                    "Pass --resume to continue it, or choose another OUTPUT_DIR."
+                )
+            if seed is not None:
+                config.training.seed = seed
+            if init_from is not None:
+                config = config.with_model(init_from.options)
+        self.config = config
+        t = config.training
+        if t.torch_threads:
+            torch.set_num_threads(t.torch_threads)
+
+        # Data: rank 0 tokenises (and caches) first; the other ranks then read the cache.
+        cache = self.output_dir / "cache"
+        if self.dist.is_main:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            corpus = prepare_corpus(corpus_path, config, cache, self.progress)
+            self.dist.barrier()
+        else:
+            self.dist.barrier()
+            corpus = prepare_corpus(corpus_path, config, cache, False)
+        if dev_path is not None:
+            train, dev = corpus, prepare_corpus(dev_path, config, cache, False)
+        else:
+            train, dev = split_heldout(corpus, config.corpus.heldout_sentences)
+        self.log(f"corpus: {corpus.stats.summary()}")
+        vocab_file = self.output_dir / "vocab.txt"
+        if resume:
+            self.vocab = Vocabulary.from_file(vocab_file)
+        else:
+            self.vocab = Vocabulary.from_counts(train.types, train.counts, config.corpus.vocab_size, config.corpus.min_count)
+        self.log(
+            f"vocabulary: {len(self.vocab)} words, covering {100 * self.vocab.coverage(train.types, train.counts):.2f}% "
+            f"of {train.n_tokens} training tokens; dev: {dev.n_sentences} sentences"
+        )
+        self.train_maker = BatchMaker(train, self.vocab, config.model.max_characters_per_token)
+        self.dev_maker = BatchMaker(dev, self.vocab, config.model.max_characters_per_token)
+
+        torch.manual_seed(t.seed)
+        self.lm = build_lm(config, len(self.vocab), init_from).to(self.device)
+        self.optimizer = torch.optim.Adam(self.lm.parameters(), lr=t.learning_rate, weight_decay=t.weight_decay)
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.tokens_seen = 0
+        self.elapsed = 0.0  # training seconds over all sessions of this run
+        if resume:
+            self._load_checkpoint(checkpoint)
+        else:
+            torch.manual_seed(t.seed + 1000 * self.dist.rank)  # per-rank dropout streams
+            if self.dist.is_main:
+                config.to_file(self.output_dir / "config.cfg")
+                self.vocab.to_file(vocab_file)
+        self.model = self.lm
+        if self.dist.enabled:
+            self.model = torch.nn.parallel.DistributedDataParallel(self.lm, find_unused_parameters=True)
+        self._stop_requested = False
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def _rng_file(self, rank: int) -> Path:
+        return self.output_dir / CHECKPOINT_DIR / f"rng-rank{rank}.pt"
+
+    def save_checkpoint(self, metrics: Dict[str, float]) -> None:
+        """Atomically write the checkpoint, the native model and a log line (rank 0), RNG (each rank)."""
+        ckpt_dir = self.output_dir / CHECKPOINT_DIR
+        rng = {"torch": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        if self.dist.is_main:
+            ckpt_dir.mkdir(parents=True, exist_ok=True)
+        self.dist.barrier()
+        _atomic_save(rng, self._rng_file(self.dist.rank))
+        if self.dist.is_main:
+            state = {
+                "lm": self.lm.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "step": self.step,
+                "epoch": self.epoch,
+                "batch_in_epoch": self.batch_in_epoch,
+                "tokens_seen": self.tokens_seen,
+                "elapsed": self.elapsed,
+                "world_size": self.dist.world_size,
+                "metrics": metrics,
+            }
+            _atomic_save(state, ckpt_dir / CHECKPOINT_NAME)
+            self.lm.bilm.save(self.output_dir / MODEL_DIR)
+            self.vocab.to_file(self.output_dir / MODEL_DIR / "vocab.txt")
+            with open(self.output_dir / "log.jsonl", "a", encoding="utf-8") as f:
+                f.write(json.dumps(metrics) + "\n")
+        self.dist.barrier()
+
+    def _load_checkpoint(self, path: Path) -> None:
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        if state["world_size"] != self.dist.world_size:
+            raise TrainingError(
+                f"The checkpoint was written by {state['world_size']} process(es); resume it with the same number "
+                f"(now {self.dist.world_size}), since the data order depends on it."
+            )
+        self.lm.load_state_dict(state["lm"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step, self.epoch = state["step"], state["epoch"]
+        self.batch_in_epoch, self.tokens_seen = state["batch_in_epoch"], state["tokens_seen"]
+        self.elapsed = state.get("elapsed", 0.0)
+        rng_file = self._rng_file(self.dist.rank)
+        if rng_file.is_file():
+            rng = torch.load(rng_file, weights_only=False)
+            torch.set_rng_state(rng["torch"])
+            if "cuda" in rng and self.device.type == "cuda":
+                torch.cuda.set_rng_state(rng["cuda"], self.device)
+        self.log(f"resumed at step {self.step} (epoch {self.epoch}, {self.tokens_seen} tokens seen)")
+
+    # -- the loop ------------------------------------------------------------------------------
+    def _request_stop(self, signum, frame) -> None:
+        self._stop_requested = True
+
+    def _epoch_batches(self) -> List[numpy.ndarray]:
+        t = self.config.training
+        batches = epoch_batches(self.train_maker.lengths, t.seed, self.epoch, t.batch_tokens, t.max_batch_sentences)
+        return shard(batches, self.dist.rank, self.dist.world_size)
+
+    def metrics(self, train_loss: float) -> Dict[str, float]:
+        out: Dict[str, float] = {
+            "step": self.step,
+            "epoch": self.epoch,
+            "tokens_seen": self.tokens_seen,
+            "train_loss": train_loss,
+            "elapsed_minutes": round(self.elapsed / 60, 2),
+            "lr": self.optimizer.param_groups[0]["lr"],
+        }
+        if self.dist.is_main:
+            dev = evaluate(self.lm, self.dev_maker, self.config.corpus.dev_max_sentences, device=self.device)
+            out.update({f"dev_{k}": v for k, v in dev.items()})
+        return out
+
+    def train(self) -> Dict[str, float]:
+        t = self.config.training
+        handlers = {}
+        if self.dist.is_main:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    handlers[sig] = signal.signal(sig, self._request_stop)
+                except ValueError:  # not the main thread (e.g. inside some test runners)
+                    pass
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=t.max_steps, initial=self.step, unit="step", dynamic_ncols=True, mininterval=5.0)
+        self.model.train()
+        session_start = time.time()
+        elapsed_at_start = self.elapsed
+        last_checkpoint = time.time()
+        smoothed: Optional[float] = None
+        window_tokens, window_start = 0, time.time()
+        batches = self._epoch_batches()
+        if not batches:
+            raise TrainingError("The training corpus is too small for one batch per process; give more text.")
+        metrics: Dict[str, float] = {}
+        try:
+            while True:
+                done = self.step >= t.max_steps or (t.max_epochs and self.epoch >= t.max_epochs)
+                overtime = t.max_minutes and self.elapsed >= 60 * t.max_minutes
+                if done or overtime:
+                    break
+                if self.batch_in_epoch >= len(batches):
+                    self.epoch += 1
+                    self.batch_in_epoch = 0
+                    batches = self._epoch_batches()
+                    continue
+                batch = self.train_maker.make(batches[self.batch_in_epoch]).to(self.device)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = t.learning_rate * lr_factor(self.step, self.config)
+                out = self.model(batch)
+                self.optimizer.zero_grad(set_to_none=True)
+                out.loss.backward()
+                if t.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(self.lm.parameters(), t.grad_clip)
+                self.optimizer.step()
+                self.step += 1
+                self.batch_in_epoch += 1
+                n_tok = out.n_tokens * self.dist.world_size
+                self.tokens_seen += n_tok
+                window_tokens += n_tok
+                loss = out.loss.detach().item()
+                if not math.isfinite(loss):
+                    raise TrainingError(
+                        f"The loss became {loss} at step {self.step}; the last good checkpoint is kept. "
+                        "Lower training.learning_rate or raise grad clipping."
+                    )
+                smoothed = loss if smoothed is None else 0.98 * smoothed + 0.02 * loss
+                self.elapsed = elapsed_at_start + time.time() - session_start
+                if bar is not None:
+                    bar.update(1)
+                    if self.step % 5 == 0:
+                        now = time.time()
+                        bar.set_postfix(loss=f"{smoothed:.3f}", ppl=f"{math.exp(min(smoothed, 50)):.1f}",
+                                        tok_s=f"{window_tokens / max(now - window_start, 1e-6):.0f}", epoch=self.epoch)
+                        window_tokens, window_start = 0, now
+                by_steps = bool(t.checkpoint_every_steps) and self.step % t.checkpoint_every_steps == 0
+                by_time = bool(t.checkpoint_every_minutes) and time.time() - last_checkpoint >= 60 * t.checkpoint_every_minutes
+                by_time, stop = self.dist.broadcast_flags([by_time, self._stop_requested])
+                if by_steps or by_time or stop:
+                    metrics = self.metrics(smoothed)
+                    self.save_checkpoint(metrics)
+                    last_checkpoint = time.time()
+                    self._report(metrics, bar)
+                if stop:
+                    self.log("stopped on request; resume with --resume")
+                    return metrics
+            if not metrics or metrics.get("step") != self.step:
+                metrics = self.metrics(smoothed if smoothed is not None else float("nan"))
+                self.save_checkpoint(metrics)
+                self._report(metrics, bar)
+            return metrics
+        finally:
+            if bar is not None:
+                bar.close()
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+
+    def _report(self, metrics: Dict[str, float], bar) -> None:
+        if not self.dist.is_main:
+            return
+        line = (
+            f"step {metrics['step']}: train loss {metrics['train_loss']:.3f}, dev ppl forward "
+            f"{metrics['dev_forward_ppl']:.2f} / backward {metrics['dev_backward_ppl']:.2f} "
+            f"({metrics['dev_tokens']} tokens), {metrics['tokens_seen']} tokens seen, {metrics['elapsed_minutes']} min"
+        )
+        if bar is not None:
+            bar.write(line)
+        else:
+            self.log(line)
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_run(run_dir: Union[str, Path], device: Union[str, torch.device] = "cpu") -> Tuple[BidirectionalLM, Vocabulary, PretrainConfig]:
+    """The LM (biLM + output layer) and vocabulary of a run's latest checkpoint, for evaluation."""
+    run_dir = Path(run_dir)
+    ckpt = run_dir / CHECKPOINT_DIR / CHECKPOINT_NAME
+    if not ckpt.is_file():
+        raise TrainingError(f"{run_dir} is not a pretraining run directory (no {ckpt}).")
+    config = PretrainConfig.from_file(run_dir / "config.cfg")
+    vocab = Vocabulary.from_file(run_dir / "vocab.txt")
+    lm = build_lm(config, len(vocab))
+    state = torch.load(ckpt, map_location=device, weights_only=False)
+    lm.load_state_dict(state["lm"])
+    return lm.to(device).eval(), vocab, config
