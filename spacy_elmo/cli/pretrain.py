@@ -38,13 +38,15 @@ def pretrain(
 
     try:
         overrides = _parse_overrides(ctx.args)
-        if config is not None:
+        if resume:
+            cfg = None  # the run's own config.cfg; only [training] overrides apply
+        elif config is not None:
             cfg = PretrainConfig.from_file(config, overrides)
         else:
             cfg = PretrainConfig.from_dict(_apply(PretrainConfig().to_dict(), overrides))
-        if lang is not None:
+        if cfg is not None and lang is not None:
             cfg.corpus.lang = lang
-        if pretokenized:
+        if cfg is not None and pretokenized:
             cfg.corpus.pretokenized = True
         device = "cpu"
         if gpu_id >= 0:
@@ -54,7 +56,8 @@ def pretrain(
             torch.cuda.set_device(device)
         init_bilm = _load_init(init_from, init_weights) if init_from is not None else None
         trainer = Trainer(corpus, output_dir, cfg, dev_path=dev, resume=resume, init_from=init_bilm, device=device,
-                          seed=seed, progress=progress, log=lambda m: typer.echo(m, err=True))
+                          seed=seed, progress=progress, log=lambda m: typer.echo(m, err=True),
+                          resume_overrides=overrides if resume else None)
         metrics = trainer.train()
     except ElmoError as err:
         typer.secho(str(err), fg=typer.colors.RED, err=True)

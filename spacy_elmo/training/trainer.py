@@ -170,7 +170,7 @@ class Trainer:
         self,
         corpus_path: Union[str, Path],
         output_dir: Union[str, Path],
-        config: PretrainConfig,
+        config: Optional[PretrainConfig] = None,
         dev_path: Optional[Union[str, Path]] = None,
         resume: bool = False,
         init_from: Optional[BiLM] = None,
@@ -178,6 +178,7 @@ class Trainer:
         seed: Optional[int] = None,
         progress: bool = True,
         log=print,
+        resume_overrides: Optional[Dict[str, object]] = None,
     ):
         self.output_dir = Path(output_dir)
         self.device = torch.device(device)
@@ -188,7 +189,15 @@ class Trainer:
         if resume:
             if not checkpoint.is_file():
                 raise TrainingError(f"--resume: no checkpoint at {checkpoint}. Start a new run without --resume.")
+            # A resumed run keeps its own config; only [training] limits may change (to train longer).
             config = PretrainConfig.from_file(self.output_dir / "config.cfg")
+            for key, value in (resume_overrides or {}).items():
+                section, _, name = key.partition(".")
+                if section != "training" or not hasattr(config.training, name):
+                    raise TrainingError(f"--resume can only change [training] settings (e.g. --training.max_steps); got --{key}.")
+                setattr(config.training, name, value)
+            if resume_overrides and self.dist.is_main:
+                config.to_file(self.output_dir / "config.cfg")
             if seed is not None and seed != config.training.seed:
                 raise TrainingError(f"--resume with --seed {seed}, but the run was started with seed {config.training.seed}.")
         else:
@@ -197,6 +206,7 @@ class Trainer:
                     f"{self.output_dir} already holds a run (checkpoint {checkpoint}). "
                     "Pass --resume to continue it, or choose another OUTPUT_DIR."
                 )
+            config = config if config is not None else PretrainConfig()
             if seed is not None:
                 config.training.seed = seed
             if init_from is not None:
@@ -309,6 +319,10 @@ class Trainer:
     def _request_stop(self, signum, frame) -> None:
         self._stop_requested = True
 
+    def request_stop(self) -> None:
+        """Checkpoint after the current step and return from :meth:`train` (what Ctrl-C does)."""
+        self._stop_requested = True
+
     def _epoch_batches(self) -> List[numpy.ndarray]:
         t = self.config.training
         batches = epoch_batches(self.train_maker.lengths, t.seed, self.epoch, t.batch_tokens, t.max_batch_sentences)
@@ -328,7 +342,11 @@ class Trainer:
             out.update({f"dev_{k}": v for k, v in dev.items()})
         return out
 
-    def train(self) -> Dict[str, float]:
+    def train(self, on_step=None) -> Dict[str, float]:
+        """Train until max_steps / max_epochs / max_minutes or a stop request; returns the last metrics.
+
+        ``on_step(trainer)`` is called after every update (progress hooks, tests).
+        """
         t = self.config.training
         handlers = {}
         if self.dist.is_main:
@@ -392,6 +410,8 @@ class Trainer:
                         bar.set_postfix(loss=f"{smoothed:.3f}", ppl=f"{math.exp(min(smoothed, 50)):.1f}",
                                         tok_s=f"{window_tokens / max(now - window_start, 1e-6):.0f}", epoch=self.epoch)
                         window_tokens, window_start = 0, now
+                if on_step is not None:
+                    on_step(self)
                 by_steps = bool(t.checkpoint_every_steps) and self.step % t.checkpoint_every_steps == 0
                 by_time = bool(t.checkpoint_every_minutes) and time.time() - last_checkpoint >= 60 * t.checkpoint_every_minutes
                 by_time, stop = self.dist.broadcast_flags([by_time, self._stop_requested])
