@@ -326,6 +326,10 @@ class ElmoComponent(TrainablePipe):
     def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = SimpleFrozenList()) -> None:
         path = ensure_path(path)
         path.mkdir(parents=True, exist_ok=True)
+        if "model" not in exclude:
+            options = self.bilm.options
+            # Recorded so that from_disk can refuse a biLM swapped for one of another shape.
+            self.cfg["bilm_shape"] = [options.n_output_layers, options.output_dim]
         srsly.write_json(path / "cfg", self.cfg)
         if "model" not in exclude:
             self.bilm.save(path / BILM_DIR)
@@ -340,7 +344,16 @@ class ElmoComponent(TrainablePipe):
                     f"{path} has no {BILM_DIR}/ directory with the biLM weights; the pipeline was not saved by "
                     "nlp.to_disk with an 'elmo' component, or is incomplete."
                 )
-            self.model.shim.set_bilm(load_native(path / BILM_DIR))
+            bilm = load_native(path / BILM_DIR)
+            saved = self.cfg.get("bilm_shape")
+            found = [bilm.options.n_output_layers, bilm.options.output_dim]
+            if saved is not None and list(saved) != found:
+                raise ElmoError(
+                    f"{path / BILM_DIR} holds a biLM with {found[0]} output layers of width {found[1]}, but this "
+                    f"pipeline was saved with {saved[0]} layers of width {saved[1]}: its trained components depend on "
+                    "that biLM. Put the original biLM back, or retrain the pipeline on the new one."
+                )
+            self.model.shim.set_bilm(bilm)
         return self
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = SimpleFrozenList()) -> "ElmoComponent":
