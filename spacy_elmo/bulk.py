@@ -142,6 +142,8 @@ def embed_file(
         raise ElmoError(f"{output} already exists (a finished run). Add --overwrite to replace it.")
     spec = parse_layers(layers)
     source = EmbedSource.open(input_path)
+    if source.n_docs == 0:
+        raise ElmoError(f"{input_path} is empty: there are no documents (lines) to embed.")
     manifest = {
         "input": {"path": str(input_path.resolve()), "n_docs": source.n_docs, "sha256": source.sha256},
         "model": model_source(model, options, weights),

@@ -205,6 +205,10 @@ def test_bad_input_files(cli, tiny_model, tmp_path):
     assert result.exit_code == 1 and "not a readable spaCy DocBin" in result.stderr
     result = cli("embed", tmp_path / "missing.txt", tmp_path / "o.npz", "--model", tiny_model)
     assert result.exit_code == 1 and "not found" in result.stderr
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    result = cli("embed", empty, tmp_path / "o.npz", "--model", tiny_model)
+    assert result.exit_code == 1 and "is empty" in result.stderr
     result = cli("embed", latin1, tmp_path / "o.csv", "--model", tiny_model)
     assert result.exit_code == 1 and "Unknown output type" in result.stderr
 
