@@ -58,6 +58,13 @@ class Dist:
         if self.enabled:
             torch.distributed.barrier()
 
+    def sum_int(self, value: int) -> int:
+        if not self.enabled:
+            return value
+        t = torch.tensor([value], dtype=torch.int64)
+        torch.distributed.all_reduce(t)
+        return int(t.item())
+
     def broadcast_flags(self, flags: List[bool]) -> List[bool]:
         """Rank 0 decides (time-based checkpoints, stop signals); all ranks follow."""
         if not self.enabled:
@@ -392,7 +399,7 @@ class Trainer:
                 self.optimizer.step()
                 self.step += 1
                 self.batch_in_epoch += 1
-                n_tok = out.n_tokens * self.dist.world_size
+                n_tok = self.dist.sum_int(out.n_tokens)
                 self.tokens_seen += n_tok
                 window_tokens += n_tok
                 loss = out.loss.detach().item()
