@@ -125,3 +125,36 @@ def _apply(data, overrides):
             raise ConfigError(f"Unknown config section in override --{key}.")
         data[section][name] = value
     return data
+
+
+@app.command("pretrain-eval")
+def pretrain_eval(
+    run_dir: Path = typer.Argument(..., help="A pretrain run directory (its latest checkpoint is evaluated)."),
+    text: Path = typer.Argument(..., help="Held-out text, read and tokenised as the run's training text was."),
+    max_sentences: int = typer.Option(0, "--max-sentences", help="Evaluate only the first N sentences (0 = all)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the figures to this JSON file."),
+) -> None:
+    """Forward and backward perplexity of a run's biLM on TEXT (full softmax over the run's vocabulary)."""
+    import json
+    import time
+
+    from ..bilm.errors import ElmoError
+    from ..training.trainer import evaluate, load_run, prepare_corpus
+    from ..training.batching import BatchMaker
+
+    try:
+        start = time.time()
+        lm, vocab, cfg = load_run(run_dir)
+        corpus = prepare_corpus(text, cfg, run_dir / "cache", progress=False)
+        result = evaluate(lm, BatchMaker(corpus, vocab, cfg.model.max_characters_per_token), max_sentences)
+    except ElmoError as err:
+        typer.secho(str(err), fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    result.update({"text": str(text), "run_dir": str(run_dir), "vocab_size": len(vocab),
+                   "oov_rate": 1 - vocab.coverage(corpus.types, corpus.counts), "seconds": round(time.time() - start, 1)})
+    if output is not None:
+        output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    typer.echo(
+        f"forward perplexity {result['forward_ppl']:.2f}, backward {result['backward_ppl']:.2f} "
+        f"over {result['tokens']} predictions ({result['sentences']} sentences, OOV {100 * result['oov_rate']:.2f}%)"
+    )

@@ -84,3 +84,17 @@ def test_pretrain_cli_rejects_unknown_config_keys(tmp_path):
     path = write_corpus(tmp_path / "corpus.txt", 50)
     result = pretrain(path, tmp_path / "run", "--training.max_stepz", "3")
     assert result.exit_code == 1 and "max_stepz" in result.output
+
+
+def test_pretrain_eval_reproduces_the_checkpoint_dev_perplexity(tmp_path):
+    path = write_corpus(tmp_path / "corpus.txt", 300)
+    dev = write_corpus(tmp_path / "dev.txt", 30, seed=4)
+    result = pretrain(path, tmp_path / "run", "--dev", dev, "--training.max_steps", "6")
+    assert result.exit_code == 0, result.output
+    logged = json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[-1])
+    result = runner.invoke(app, ["pretrain-eval", str(tmp_path / "run"), str(dev), "-o", str(tmp_path / "eval.json")])
+    assert result.exit_code == 0, result.output
+    figures = json.loads((tmp_path / "eval.json").read_text())
+    assert figures["forward_ppl"] == pytest.approx(logged["dev_forward_ppl"], rel=1e-5)
+    assert figures["backward_ppl"] == pytest.approx(logged["dev_backward_ppl"], rel=1e-5)
+    assert figures["tokens"] == logged["dev_tokens"] > 0
