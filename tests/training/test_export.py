@@ -88,3 +88,12 @@ def test_convert_half_and_bad_input_errors(tmp_path, trained_like_bilm):
     (tmp_path / "bad.hdf5").write_bytes(b"not hdf5")
     result = runner.invoke(app, ["convert", str(tmp_path / "orig" / "options.json"), str(tmp_path / "bad.hdf5"), str(tmp_path / "y")])
     assert result.exit_code == 1 and "Traceback" not in result.output
+
+
+def test_export_native_half_for_shipping(tmp_path, trained_like_bilm):
+    result = runner.invoke(app, ["export", str(tmp_path / "native"), str(tmp_path / "ship"), "--native", "--half"])
+    assert result.exit_code == 0, result.output
+    from safetensors.torch import load_file
+
+    assert all(t.dtype == torch.float16 for t in load_file(str(tmp_path / "ship" / "weights.safetensors")).values())
+    assert_same_vectors(trained_like_bilm, load_bilm(tmp_path / "ship"), atol=5e-2)
