@@ -1,0 +1,118 @@
+"""Shared pieces of the benchmarks: the workload, random weights, FLOP counts, the matmul peak.
+
+Kept out of the package: benchmarks may import the optional ``bench`` extra.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+CONLL_TESTA = Path(os.environ.get("SPACY_ELMO_SHARED", ROOT.parent / "shared")) / "data" / "conll2003" / "eng.testa"
+WEIGHTS_DIR = Path(os.environ.get("SPACY_ELMO_BENCH_WEIGHTS", Path.home() / ".cache" / "spacy-elmo-bench"))
+
+# The two published ELMo shapes (AllenNLP's options files), as BiLMOptions fields.
+SIZES: Dict[str, dict] = {
+    "small": dict(lstm_dim=1024, projection_dim=128, n_highway=1),  # 2x1024_128_2048cnn_1xhighway
+    "original": dict(lstm_dim=4096, projection_dim=512, n_highway=2),  # 2x4096_512_2048cnn_2xhighway
+}
+SIZE_NAMES = {"small": "ELMo small (2x1024_128_2048cnn_1xhighway)", "original": "ELMo original (2x4096_512_2048cnn_2xhighway)"}
+
+
+def conll_sentences(path: Path = CONLL_TESTA, limit: int = 500) -> List[List[str]]:
+    """The first ``limit`` sentences of a CoNLL-2003 file, in file order, without -DOCSTART-."""
+    if not path.is_file():
+        raise SystemExit(f"CoNLL-2003 file not found at {path}; put ../shared beside the checkout or set SPACY_ELMO_SHARED")
+    sentences: List[List[str]] = []
+    current: List[str] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        fields = line.split()
+        if not fields:
+            if current:
+                sentences.append(current)
+                current = []
+        elif fields[0] != "-DOCSTART-":
+            current.append(fields[0])
+    if current:
+        sentences.append(current)
+    return sentences[:limit] if limit else sentences
+
+
+def random_weights(size: str, weights_dir: Path = WEIGHTS_DIR) -> Path:
+    """Write (once) random weights of a published shape in the original layout; returns the folder.
+
+    Uniform weights scaled by 1/sqrt(fan_in) keep gates away from saturation, so the
+    parity checks see realistic, non-trivial activations.
+    """
+    from spacy_elmo.bilm import BiLM, BiLMOptions, save_original
+
+    folder = weights_dir / size
+    if (folder / "weights.hdf5").is_file():
+        return folder
+    torch.manual_seed(1234)
+    bilm = BiLM(BiLMOptions(**SIZES[size]))
+    with torch.no_grad():
+        for name, p in bilm.named_parameters():
+            fan_in = p.shape[-1] if p.dim() > 1 else 1
+            p.uniform_(-1.0, 1.0).mul_(1.0 / fan_in ** 0.5 if p.dim() > 1 else 0.1)
+        bilm.char_cnn.char_embedding.weight[0].zero_()
+    save_original(bilm, folder)
+    return folder
+
+
+def flops_per_token(options) -> Dict[str, float]:
+    """Forward FLOPs (2 per multiply-add) per token of the reference computation.
+
+    The char CNN convolves all ``max_characters_per_token`` positions, as the reference does;
+    the LSTM counts both directions and every layer (input, recurrent and projection matmuls).
+    """
+    C, D, F, P, H = options.max_characters_per_token, options.char_embedding_dim, options.n_filters, options.projection_dim, options.lstm_dim
+    conv = sum(2 * width * D * num * (C - width + 1) for width, num in options.filters)
+    highway = options.n_highway * 2 * F * 2 * F
+    projection = 2 * F * P
+    lstm = options.n_layers * 2 * (2 * P * 4 * H + 2 * P * 4 * H + 2 * H * P)
+    return {"char_cnn": conv, "highway": highway, "projection": projection, "lstm": lstm, "total": conv + highway + projection + lstm}
+
+
+def matmul_peak(threads: int, sizes=(512, 1024, 2048), seconds: float = 2.0) -> float:
+    """Best fp32 square-matmul rate in GFLOP/s on ``threads`` threads: the machine's practical peak.
+
+    Several sizes, best of many runs each, because a shared machine's single runs are noisy.
+    """
+    torch.set_num_threads(threads)
+    rates = []
+    for n in sizes:
+        a, b, out = torch.randn(n, n), torch.randn(n, n), torch.empty(n, n)
+        for _ in range(3):
+            torch.mm(a, b, out=out)
+        best, end = float("inf"), time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            start = time.perf_counter()
+            torch.mm(a, b, out=out)
+            best = min(best, time.perf_counter() - start)
+        rates.append(2 * n ** 3 / best / 1e9)
+    return max(rates)
+
+
+def machine_description() -> str:
+    import platform
+
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}, torch {torch.__version__}"
+
+
+def write_json(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2))

@@ -1,0 +1,159 @@
+"""CPU throughput of this biLM against AllenNLP's ELMo (via simple-elmo-pytorch), in one run.
+
+Workload (issue 5): the first 500 sentences of CoNLL-2003 eng.testa in file order,
+``embed_sentences`` on 32 sentences at a time, after one warm-up call on the first 32;
+each timed pass starts from an empty token cache. Passes of the reference and of this
+project alternate in the same run, so the ratio is measured under the same conditions.
+Random weights of the published shapes, written in the original layout by ``common.random_weights``.
+
+    python benchmarks/speed.py --threads 2 --sizes small original
+
+Needs the ``bench`` extra (``pip install --no-deps simple-elmo-pytorch==0.2``) for the
+reference column; ``--no-reference`` times this project alone.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Dict, List
+
+import numpy
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import SIZE_NAMES, SIZES, conll_sentences, flops_per_token, machine_description, matmul_peak, random_weights, write_json  # noqa: E402
+
+
+def batches(sentences: List[List[str]], size: int) -> List[List[List[str]]]:
+    return [sentences[i : i + size] for i in range(0, len(sentences), size)]
+
+
+def load_ours(folder: Path, dtype: torch.dtype = torch.float32):
+    from spacy_elmo import load_bilm
+
+    return load_bilm(folder / "options.json", folder / "weights.hdf5").to(dtype).eval()
+
+
+def load_reference(folder: Path) -> Callable:
+    """AllenNLP's ``Elmo`` (simple-elmo-pytorch copy) as a ``sentences -> output`` callable."""
+    try:
+        from simple_elmo_pytorch.models.elmo import Elmo, batch_to_ids
+    except ImportError:
+        raise SystemExit("The reference needs the bench extra: pip install --no-deps simple-elmo-pytorch==0.2 (or --no-reference)")
+    elmo = Elmo(str(folder / "options.json"), str(folder / "weights.hdf5"), num_output_representations=1, dropout=0.0).eval()
+
+    def embed(chunk):
+        with torch.no_grad():
+            return elmo(batch_to_ids(chunk))
+
+    return embed
+
+
+def timed_pass(embed: Callable, reset: Callable, sentences, batch: int) -> float:
+    """Seconds for one pass: reset, one warm-up call on the first batch, then every batch in order."""
+    reset()
+    embed(sentences[:batch])
+    start = time.perf_counter()
+    for chunk in batches(sentences, batch):
+        embed(chunk)
+    return time.perf_counter() - start
+
+
+def measure(folder: Path, sentences, batch: int, repeats: int, reference_repeats: int, check: bool) -> Dict:
+    """Median seconds per pass of this project (and of the reference), plus the fast-vs-exact check."""
+    bilm = load_ours(folder)
+    ours_embed = lambda c: bilm.embed_sentences(c, batch_size=batch)  # noqa: E731
+    ref_embed = load_reference(folder) if reference_repeats else None
+    times: Dict[str, List[float]] = {"ours": [], "reference": []}
+    for rep in range(max(repeats, reference_repeats)):  # passes alternate, so load changes hit both
+        if rep < repeats:
+            times["ours"].append(timed_pass(ours_embed, bilm.clear_token_cache, sentences, batch))
+        if ref_embed is not None and rep < reference_repeats:
+            times["reference"].append(timed_pass(ref_embed, lambda: None, sentences, batch))
+        print(f"  pass {rep + 1}: " + ", ".join(f"{n} {t[-1]:.2f} s" for n, t in times.items() if t), flush=True)
+    result = {name: {"seconds": statistics.median(t), "seconds_all": t} for name, t in times.items() if t}
+    if check:
+        result["ours"]["max_abs_diff_vs_exact"] = parity(bilm, sentences, batch)
+    return result
+
+
+def parity(bilm, sentences, batch: int) -> float:
+    """Largest |fast - exact| over every layer of every token of the workload."""
+    fast = [a for chunk in batches(sentences, batch) for a in bilm.embed_sentences(chunk, batch_size=batch)]
+    bilm.fast_inference = False
+    try:
+        exact = [a for chunk in batches(sentences, batch) for a in bilm.embed_sentences(chunk, batch_size=batch)]
+    finally:
+        bilm.fast_inference = True
+    return float(max(numpy.abs(f - e).max() for f, e in zip(fast, exact) if f.size))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--sentences", type=int, default=500)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=3, help="timed passes of this project (median reported)")
+    parser.add_argument("--reference-repeats", type=int, default=1, help="timed passes of the reference, alternating with ours")
+    parser.add_argument("--no-reference", action="store_true")
+    parser.add_argument("--no-check", action="store_true", help="skip the fast-vs-exact parity pass")
+    parser.add_argument("--json", type=Path, default=None, help="also write the raw figures here")
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    sentences = conll_sentences(limit=args.sentences)
+    n_tokens = sum(len(s) for s in sentences)
+    raw = {"machine": machine_description(), "threads": args.threads, "tokens": n_tokens, "load_average_before": os.getloadavg(), "sizes": {}}
+    peak = raw["peak_gflops"] = matmul_peak(args.threads)
+    print(f"machine: {raw['machine']}; {args.threads} threads; fp32 matmul peak {peak:.0f} GFLOP/s", flush=True)
+    print(f"workload: {len(sentences)} sentences, {n_tokens} tokens, batches of {args.batch}", flush=True)
+    from spacy_elmo.bilm import BiLMOptions
+
+    rows = []
+    for size in args.sizes:
+        print(f"{size}:", flush=True)
+        flops = flops_per_token(BiLMOptions(**SIZES[size]))["total"]
+        ref_repeats = 0 if args.no_reference else args.reference_repeats
+        entry = {"flops_per_token": flops, **measure(random_weights(size), sentences, args.batch, args.repeats, ref_repeats, not args.no_check)}
+        raw["sizes"][size] = entry
+        rows.append(table_row(size, entry, n_tokens, peak))
+    raw["load_average_after"] = os.getloadavg()
+    print(f"\nload average before {raw['load_average_before']}, after {raw['load_average_after']}\n")
+    print(table_header())
+    print("\n".join(rows))
+    if args.json:
+        write_json(args.json, raw)
+
+
+def table_header() -> str:
+    return (
+        "| weights | reference tokens/s | ours tokens/s | speed-up | FLOPs/token | ours GFLOP/s (% of peak) | reference GFLOP/s (% of peak) | max abs diff vs exact |\n"
+        "|---|---|---|---|---|---|---|---|"
+    )
+
+
+def table_row(size: str, entry: Dict, n_tokens: int, peak: float) -> str:
+    """GFLOP/s counts the reference's FLOPs per token (``common.flops_per_token``) for both, so
+    the figure for this project is an effective rate: it skips work the reference does."""
+    ours_tps = n_tokens / entry["ours"]["seconds"]
+    ref = entry.get("reference")
+    ref_tps = n_tokens / ref["seconds"] if ref else float("nan")
+    flops = entry["flops_per_token"]
+    rate = lambda tps: f"{tps * flops / 1e9:.1f} ({100 * tps * flops / 1e9 / peak:.0f}%)"  # noqa: E731
+    diff = entry["ours"].get("max_abs_diff_vs_exact")
+    diff_text = f"{diff:.1e}" if diff is not None else "n/a"
+    speedup = f"{ours_tps / ref_tps:.1f}x" if ref else "n/a"
+    ref_text = f"{ref_tps:,.0f}" if ref else "n/a"
+    return (
+        f"| {SIZE_NAMES[size]} | {ref_text} | {ours_tps:,.0f} | {speedup} | {flops / 1e6:.0f} M | "
+        f"{rate(ours_tps)} | {rate(ref_tps) if ref else 'n/a'} | {diff_text} |"
+    )
+
+
+if __name__ == "__main__":
+    main()
