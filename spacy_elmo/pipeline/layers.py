@@ -32,7 +32,7 @@ keep their first bytes, as in the original.
 """
 from __future__ import annotations
 
-import io
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -49,6 +49,18 @@ from ..bilm.errors import ElmoError
 from .cache import LayerCache
 
 BILM_MODEL_NAME = "elmo-bilm"
+
+
+def _one_torch_thread_in_forked_child() -> None:
+    """GNU OpenMP's thread team does not survive ``fork()``: once the parent ran a parallel MKL
+    sgemm, the child's first one waits forever on threads that do not exist (seen with
+    ``nlp.pipe(n_process=2)``, which forks). One intra-op thread per worker process avoids the
+    team entirely, and is what several worker processes on one machine want anyway."""
+    torch.set_num_threads(1)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_one_torch_thread_in_forked_child)
 
 
 # -- where the weights come from ------------------------------------------------------------
