@@ -41,7 +41,7 @@ import numpy
 import srsly
 import torch
 from spacy.tokens import Doc
-from thinc.api import Model, PyTorchShim, get_torch_default_device, torch2xp
+from thinc.api import CupyOps, Model, PyTorchShim, get_torch_default_device, torch2xp
 from thinc.types import Floats3d
 
 from ..bilm import BiLM, BiLMOptions, load_bilm
@@ -294,6 +294,8 @@ class ElmoBiLMModel(Model):
         )
         self.cache = LayerCache(0.0)
         self.shim.on_load.append(lambda _bilm: self.cache.clear())
+        # The biLM follows the model's ops (CupyOps after spacy.require_gpu()), not whatever is current later.
+        self.shim._device = torch.device(f"cuda:{torch.cuda.current_device()}") if isinstance(self.ops, CupyOps) else torch.device("cpu")
 
     @property
     def shim(self) -> BiLMShim:
