@@ -90,7 +90,7 @@ class ElmoData:
         return (ElmoData, (self.layers, self.mix))
 
     def __repr__(self) -> str:
-        mix = "concat" if self.mix is None else numpy.round(self.mix, 4).tolist()
+        mix = "concat" if self.mix is None else [round(float(x), 4) for x in self.mix]
         return f"ElmoData(layers={self.layers.shape}, mix={mix})"
 
 
