@@ -6,11 +6,13 @@ only of padding therefore gives the same value for every token: one constant per
 max-over-time = max(windows touching real characters, that constant), and only the first
 ``n + 2`` windows need a convolution. Tokens are grouped by length so each group convolves
 just the width it needs; for typical English this is about a quarter of the reference's work.
+All filters run as one matmul over unfolded windows (narrow filters zero-padded, ~15% extra
+FLOPs), which beats seven small oneDNN convolutions by far on 1-2 CPU threads.
 Tokens too long to have a pure-padding window for every filter take the exact path.
 """
 from __future__ import annotations
 
-from typing import List
+from typing import Tuple
 
 import torch
 
@@ -28,20 +30,31 @@ def real_widths(char_ids: torch.Tensor) -> torch.Tensor:
     return ((char_ids != PAD_ID) * positions).amax(dim=1)
 
 
-def _padding_constants(cnn: CharCNN) -> List[torch.Tensor]:
-    """Each convolution's output on a window made only of padding characters: ``[n_filters_i]``."""
-    pad = cnn.char_embedding.weight[PAD_ID]
-    return [conv(pad[None, :, None].expand(1, -1, conv.kernel_size[0]))[0, :, 0] for conv in cnn.convolutions]
+def stacked_filters(cnn: CharCNN) -> Tuple[torch.Tensor, torch.Tensor]:
+    """All convolutions as one ``[widest * dim, n_filters]`` matrix (narrower filters padded with
+    zero rows) and their biases: one matmul per group instead of one convolution per filter."""
+    widest = max(conv.kernel_size[0] for conv in cnn.convolutions)
+    dim = cnn.options.char_embedding_dim
+    blocks = []
+    for conv in cnn.convolutions:
+        width = conv.kernel_size[0]
+        block = conv.weight.new_zeros(widest * dim, conv.out_channels)
+        block[: width * dim] = conv.weight.permute(2, 1, 0).reshape(width * dim, conv.out_channels)
+        blocks.append(block)
+    return torch.cat(blocks, dim=1), torch.cat([conv.bias for conv in cnn.convolutions])
 
 
-def _pooled_group(cnn: CharCNN, embedded: torch.Tensor, width: int, constants: List[torch.Tensor]) -> torch.Tensor:
-    """Max-over-time features of tokens whose real width is at most ``width`` (all have pure-pad windows)."""
-    pooled = []
-    for conv, constant in zip(cnn.convolutions, constants):
-        span = width + conv.kernel_size[0] - 1  # windows 0..width-1, all inside the max_chars positions
-        windows = conv(embedded[:, :, :span]).amax(dim=-1)
-        pooled.append(torch.maximum(windows, constant))
-    return torch.cat(pooled, dim=-1)
+def _pooled_group(embedded: torch.Tensor, width: int, weight: torch.Tensor, bias: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+    """Max-over-time features of tokens whose real width is at most ``width``.
+
+    ``embedded [n, width + widest - 1, dim]``; window ``s`` covers positions ``s .. s + widest - 1``.
+    Every token here also has windows made only of padding, whose value is ``padding``.
+    """
+    n, _, dim = embedded.shape
+    widest = weight.shape[0] // dim
+    patches = embedded.unfold(1, widest, 1).transpose(2, 3).reshape(n * width, widest * dim)
+    windows = torch.addmm(bias, patches, weight).view(n, width, -1)
+    return torch.maximum(windows.amax(dim=1), padding)
 
 
 def fast_char_cnn(cnn: CharCNN, char_ids: torch.Tensor) -> torch.Tensor:
@@ -56,14 +69,16 @@ def fast_char_cnn(cnn: CharCNN, char_ids: torch.Tensor) -> torch.Tensor:
         features[long_rows] = _exact_pooled(cnn, char_ids[long_rows])
     short = (~long_rows).nonzero().squeeze(1)
     if short.numel():
-        constants = _padding_constants(cnn)
+        weight, bias = stacked_filters(cnn)
+        pad_window = cnn.char_embedding.weight[PAD_ID].repeat(widest)
+        padding = torch.addmm(bias[None], pad_window[None], weight)[0]
         edges = [e for e in GROUP_EDGES if e < limit] + [limit]
         group = torch.bucketize(widths[short], torch.tensor(edges, device=char_ids.device))
         for g in group.unique().tolist():
             rows = short[group == g]
             width = int(widths[rows].max())
-            embedded = cnn.char_embedding(char_ids[rows, : width + widest - 1]).transpose(1, 2)
-            features[rows] = _pooled_group(cnn, embedded, width, constants)
+            embedded = cnn.char_embedding(char_ids[rows, : width + widest - 1])
+            features[rows] = _pooled_group(embedded, width, weight, bias, padding)
     return _after_pooling(cnn, features)
 
 
