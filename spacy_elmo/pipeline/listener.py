@@ -171,6 +171,13 @@ def _upstream_layers(model: ElmoListener, docs: List[Doc], is_train: bool):
     for doc in docs:
         data = doc._.get(DATA_ATTR)
         if data is None:
+            if is_train and len(doc):
+                raise ValueError(
+                    "ElmoListener is training but got neither outputs from the 'elmo' component nor "
+                    "doc._.elmo_data: with 'elmo' in [training] frozen_components, also list it in "
+                    "[training] annotating_components (or leave it out of frozen_components and set its "
+                    "own 'frozen = true', which also caches the biLM's layers)."
+                )
             outputs.append(model.ops.alloc3f(n_layers, len(doc), dim))
             continue
         if data.layers.shape != (n_layers, len(doc), dim):

@@ -195,3 +195,10 @@ def test_frozen_component_as_annotator(tiny_model_dir):
         nlp.update(examples, sgd=sgd, losses=losses, exclude=["elmo"], annotates=["elmo"])
         history.append(losses["ner"])
     assert numpy.mean(history[-3:]) < 0.5 * numpy.mean(history[:3])
+
+
+def test_frozen_component_without_annotating_fails_clearly(tiny_model_dir):
+    nlp, examples = build(tiny_model_dir, textcat=False)
+    nlp.initialize(lambda: examples)
+    with pytest.raises(ValueError, match="annotating_components"):
+        nlp.update(examples, sgd=Adam(0.01), exclude=["elmo"])
