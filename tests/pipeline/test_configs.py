@@ -58,3 +58,25 @@ def test_config_without_weights_names_the_setting(monkeypatch):
     config = spacy.util.load_config(CONFIGS / "ner_elmo.cfg")
     with pytest.raises(ElmoError, match="paths.elmo"):
         spacy.util.load_model_from_config(config, auto_fill=True)
+
+
+def test_entry_points_work_without_importing_spacy_elmo(tiny_model_dir, tmp_path):
+    """A fresh process that only imports spaCy finds the factory and architectures, and reads DocBins."""
+    import subprocess
+    import sys
+
+    script = f"""
+import spacy, sys
+from spacy.tokens import DocBin
+assert "spacy_elmo" not in sys.modules
+config = spacy.util.load_config({str(CONFIGS / "ner_elmo.cfg")!r}, overrides={{"paths.elmo": {str(tiny_model_dir)!r}}})
+nlp = spacy.util.load_model_from_config(config, auto_fill=True)
+doc = nlp.get_pipe("elmo")(nlp.make_doc("Entry points work ."))
+DocBin(store_user_data=True, docs=[doc]).to_disk({str(tmp_path / "docs.spacy")!r})
+print(doc._.elmo_data.layers.shape, doc[0]._.elmo.shape)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "(3, 4, 16) (16,)" in out.stdout
+    docs = list(DocBin().from_disk(tmp_path / "docs.spacy").get_docs(spacy.blank("en").vocab))
+    assert docs[0]._.elmo_data.layers.shape == (3, 4, 16)
