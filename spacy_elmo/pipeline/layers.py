@@ -377,6 +377,21 @@ def bilm_forward(model: ElmoBiLMModel, docs: List[Doc], is_train: bool):
     texts = [segment_texts(docs[seg.doc], seg) for seg in segments]
 
     seg_out: List[Any] = [None] * len(segments)
+    # A doc cut into segments gets its output array up front; each segment's kept tokens are copied
+    # in as soon as they exist, so a long doc never holds all its (overlapping) windows at once:
+    # peak memory is one copy of the output plus one batch.
+    split_out: Dict[int, Any] = {}
+    for seg in segments:
+        if not (seg.start == 0 and seg.end == len(docs[seg.doc])) and seg.doc not in split_out:
+            split_out[seg.doc] = model.ops.alloc3f(n_out, len(docs[seg.doc]), dim)
+
+    def take(k: int, out) -> None:
+        seg = segments[k]
+        if seg.doc in split_out:
+            split_out[seg.doc][:, seg.keep_start : seg.keep_end] = out[:, seg.keep_start - seg.start : seg.keep_end - seg.start]
+        else:
+            seg_out[k] = out
+
     todo = list(range(len(segments)))
     if cache is not None and cache.enabled:
         todo = []
@@ -385,7 +400,7 @@ def bilm_forward(model: ElmoBiLMModel, docs: List[Doc], is_train: bool):
             if hit is None:
                 todo.append(k)
             else:
-                seg_out[k] = model.ops.asarray3f(hit)
+                take(k, model.ops.asarray3f(hit))
 
     # batches of segment indices
     index_of = {id(seg): k for k, seg in enumerate(segments)}
@@ -406,8 +421,10 @@ def bilm_forward(model: ElmoBiLMModel, docs: List[Doc], is_train: bool):
                     layers_t = bilm(ids, stateful=stateful).layers
             layers_x = torch2xp(layers_t.detach().float(), ops=model.ops)
             for row, k in enumerate(ks):
-                out = model.ops.xp.ascontiguousarray(layers_x[:, row, : len(segments[k])])
-                seg_out[k] = out
+                out = layers_x[:, row, : len(segments[k])]
+                if segments[k].doc not in split_out or (cache is not None and cache.enabled):
+                    out = model.ops.xp.ascontiguousarray(out)
+                take(k, out)
                 if cache is not None and cache.enabled:
                     cache.put(texts[k], out)
     finally:
@@ -420,16 +437,12 @@ def bilm_forward(model: ElmoBiLMModel, docs: List[Doc], is_train: bool):
     outputs: List[Floats3d] = []
     for i, doc in enumerate(docs):
         ks = by_doc[i]
-        if not ks:
+        if i in split_out:
+            outputs.append(split_out[i])
+        elif not ks:
             outputs.append(model.ops.alloc3f(n_out, 0, dim))
-        elif len(ks) == 1 and segments[ks[0]].start == 0 and segments[ks[0]].end == len(doc):
-            outputs.append(seg_out[ks[0]])
         else:
-            parts = []
-            for k in ks:
-                seg = segments[k]
-                parts.append(seg_out[k][:, seg.keep_start - seg.start : seg.keep_end - seg.start])
-            outputs.append(model.ops.xp.concatenate(parts, axis=1))
+            outputs.append(seg_out[ks[0]])
 
     def backprop(d_outputs: List[Floats3d]) -> List[Doc]:
         if not graph:

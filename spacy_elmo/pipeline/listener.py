@@ -225,20 +225,21 @@ def listener_forward(model: ElmoListener, docs: List[Doc], is_train: bool):
     else:
         out = Y
     elmo_width = Y.shape[1]
-    outputs: List[Floats2d] = ops.unflatten(out, ops.asarray1i(lengths)) if lengths else []
+    n_per_doc = numpy.asarray(lengths, dtype="i")  # host-side lengths: slicing needs no device sync
+    outputs: List[Floats2d] = ops.unflatten(out, n_per_doc) if lengths else []
 
     def backprop(d_outputs: List[Floats2d]) -> List[Doc]:
         d_out = ops.flatten(d_outputs) if d_outputs else ops.alloc2f(0, out.shape[1])
         if tok2vec is not None:
             dT = d_out[:, elmo_width:]
-            bp_tok2vec(ops.unflatten(xp.ascontiguousarray(dT), ops.asarray1i(lengths)) if lengths else [])
+            bp_tok2vec(ops.unflatten(xp.ascontiguousarray(dT), n_per_doc) if lengths else [])
             dY = xp.ascontiguousarray(d_out[:, :elmo_width])
         else:
             dY = d_out
         if projection is not None:
             dY = bp_projection(dY)
         dY = bp_dropout(dY)
-        model.inc_grad("gamma", xp.asarray([(dY * mixed).sum()], dtype="f"))
+        model.inc_grad("gamma", (dY * mixed).sum().reshape((1,)).astype("f"))
         d_mixed = gamma[0] * dY
         ds = xp.tensordot(Xn, d_mixed, axes=([1, 2], [0, 1]))  # [L]
         model.inc_grad("mix_weights", s * (ds - (s * ds).sum()))
