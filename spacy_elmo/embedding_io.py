@@ -16,8 +16,10 @@ Output layouts (the token axis is always the second-to-last one):
 - ``.npz``: ``vectors`` (all documents' tokens concatenated along the token axis),
   ``doc_lengths`` (tokens per document), ``tokens`` (a JSON list of token lists).
 - ``.npy``: ``vectors`` only (document boundaries need ``.npz`` or ``.hdf5``).
-- ``.spacy``: a DocBin whose docs carry their vectors in ``doc.user_data``
-  (:data:`USER_DATA_KEY`); read them back with :func:`read_embeddings`.
+- ``.spacy``: a DocBin whose docs carry ``doc._.elmo_data`` (so ``token._.elmo`` works after
+  ``import spacy_elmo.pipeline``): all layers with the component's mix for ``mix``, the top
+  layer for ``top``, all layers with equal weights for ``average``, the chosen layers
+  concatenated (mix ``None``) for ``all`` and layer numbers.
 """
 from __future__ import annotations
 
@@ -35,7 +37,6 @@ import numpy
 from .bilm.errors import ElmoError
 
 MANIFEST_VERSION = 1
-USER_DATA_KEY = "spacy_elmo.vectors"
 OUTPUT_FORMATS = {".hdf5": "hdf5", ".h5": "hdf5", ".npz": "npz", ".npy": "npy", ".spacy": "docbin"}
 INPUT_FORMATS = {".spacy": "docbin"}  # anything else is read as text, one document per line
 
@@ -211,8 +212,7 @@ def write_part(path: Path, fmt: str, docs: Sequence[Any], arrays: Sequence[numpy
         from spacy.tokens import DocBin
 
         docbin = DocBin(store_user_data=True)
-        for doc, array in zip(docs, arrays):
-            doc.user_data[USER_DATA_KEY] = numpy.ascontiguousarray(array, dtype=numpy.float32)
+        for doc in docs:  # each carries doc._.elmo_data (an ElmoData), set by the embedder
             docbin.add(doc)
         tmp.write_bytes(docbin.to_bytes())
     else:
@@ -334,8 +334,14 @@ def read_embeddings(path: Path, vocab=None) -> List[Tuple[List[str], numpy.ndarr
     from spacy.tokens import DocBin
     from spacy.vocab import Vocab
 
+    from .pipeline import ElmoData  # noqa: F401  (registers the extensions and ElmoData's msgpack codec)
+
     docs = DocBin(store_user_data=True).from_disk(path).get_docs(vocab or Vocab())
-    return [([t.text for t in doc], doc.user_data[USER_DATA_KEY]) for doc in docs]
+    out = []
+    for doc in docs:
+        data = doc._.elmo_data
+        out.append(([t.text for t in doc], data.layers if data.mix is None else data.vectors))
+    return out
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
