@@ -270,3 +270,17 @@ def test_default_model_is_used_when_present(tiny_model_dir, monkeypatch):
     nlp.add_pipe("elmo")
     expected = load_bilm(tiny_model_dir).embed_sentences([["Default", "model"]])[0]
     numpy.testing.assert_allclose(nlp("Default model")._.elmo_data.layers, expected, atol=1e-5)
+
+
+def test_packaged_default_model_when_shipped():
+    from spacy_elmo.models import default_model_dir
+
+    try:
+        path = default_model_dir()
+    except ElmoError:
+        pytest.skip("the default English model (spacy_elmo/models/en_elmo_small) is not shipped yet")
+    nlp = spacy.blank("en")
+    nlp.add_pipe("elmo")
+    doc = nlp("The default model works out of the box.")
+    expected = load_bilm(path).embed_sentences([words(doc)])[0]
+    numpy.testing.assert_allclose(doc._.elmo_data.layers, expected, atol=1e-5)

@@ -67,6 +67,7 @@ def test_to_bytes_from_bytes(tiny_nlp):
     assert_same_docs(expected, list(third.pipe(TEXTS)))
 
 
+@pytest.mark.filterwarnings("ignore:.*W109")  # spaCy warns that it cannot serialize the (vector) hooks
 def test_doc_to_bytes_docbin_and_pickle(tiny_nlp):
     nlp = tiny_nlp()
     docs = list(nlp.pipe(TEXTS))
@@ -87,6 +88,7 @@ def test_doc_to_bytes_docbin_and_pickle(tiny_nlp):
     numpy.testing.assert_array_equal(unpickled[1].vector, docs[0][1]._.elmo)  # pickling keeps the hooks
 
 
+@pytest.mark.filterwarnings("ignore:.*W109")
 def test_n_process_2(tiny_nlp):
     nlp = tiny_nlp()
     texts = TEXTS * 2
