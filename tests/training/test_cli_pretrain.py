@@ -98,3 +98,13 @@ def test_pretrain_eval_reproduces_the_checkpoint_dev_perplexity(tmp_path):
     assert figures["forward_ppl"] == pytest.approx(logged["dev_forward_ppl"], rel=1e-5)
     assert figures["backward_ppl"] == pytest.approx(logged["dev_backward_ppl"], rel=1e-5)
     assert figures["tokens"] == logged["dev_tokens"] > 0
+
+
+def test_pretrain_cli_gpu_id_without_a_gpu_is_a_clear_error(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    path = write_corpus(tmp_path / "corpus.txt", 50)
+    result = pretrain(path, tmp_path / "run", "--gpu-id", "0")
+    assert result.exit_code == 1 and "--gpu-id -1" in result.output
