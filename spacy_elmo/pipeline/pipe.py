@@ -10,7 +10,7 @@ Inference needs no ``nlp.initialize()``: the weights are read on first use.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Callable, Dict, Iterable, List, Optional, Union
 
 import numpy
 import srsly
