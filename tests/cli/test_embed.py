@@ -13,6 +13,7 @@ import spacy
 
 from spacy_elmo.bulk import embed_file
 from spacy_elmo.embedding_io import ResumeError, partial_dir, read_embeddings
+from tests.helpers import REFERENCE, needs_reference
 
 LINES = [
     "The river bank was muddy .",
@@ -230,3 +231,30 @@ def test_n_process_matches_single_process(tiny_model, text_file, expected, tmp_p
     for (tokens, array), (exp_tokens, layers, _) in zip(read_embeddings(out), expected):
         assert tokens == exp_tokens
         numpy.testing.assert_allclose(array, layers, atol=1e-5)
+
+
+@needs_reference
+@pytest.mark.parametrize("folder", ["allennlp", "bilm-tf/model"])
+def test_embed_reproduces_the_original_tensorflow_activations(cli, tmp_path, folder):
+    """Original weights + pre-tokenized DocBin in, hdf5 out: the top layer equals what the TF biLM wrote.
+
+    Only each reference row's first sentence is compared: the reference ran statefully, so later
+    sentences carry LSTM state that a stateless embedder deliberately does not.
+    """
+    from spacy.tokens import Doc, DocBin
+
+    model = REFERENCE / folder
+    names = ["sentences.json", "lm_embeddings_sentences.json"]
+    sentences = json.loads(next(model / n for n in names if (model / n).is_file()).read_text())
+    first = [sentences[k][0].split() for k in range(3)]
+    nlp = spacy.blank("en")
+    DocBin(docs=[Doc(nlp.vocab, words=words) for words in first]).to_disk(tmp_path / "in.spacy")
+    out = tmp_path / "out.hdf5"
+    result = cli("embed", tmp_path / "in.spacy", out, "--options", model / "options.json", "--weights", model / "lm_weights.hdf5", "--layers", "top")
+    assert result.exit_code == 0, result.stderr
+    for k, (tokens, top) in enumerate(read_embeddings(out)):
+        assert tokens == first[k]
+        with h5py.File(model / f"lm_embeddings_{k}.hdf5", "r") as h5:
+            want = h5["0"][...]  # [2 (forward, backward), n_tokens, projection_dim]
+        dim = want.shape[-1]
+        numpy.testing.assert_allclose(numpy.stack([top[:, :dim], top[:, dim:]]), want, rtol=1e-5, atol=1e-6)
