@@ -1,0 +1,123 @@
+"""End-to-end spaCy throughput of the "elmo" component, and memory over a long stream of docs.
+
+- throughput: ``nlp.pipe`` words/s over every sentence of CoNLL-2003 eng.testa (one doc per
+  sentence, tokens joined by spaces), next to ``spacy.blank("en")`` alone for scale;
+- memory: peak RSS while piping 10,000 docs (eng.train sentences), sampled every 1,000 docs,
+  with the component's layer cache size beside it: a flat line means nothing grows with the count.
+
+    python benchmarks/spacy_pipeline.py --threads 2 [--model DIR]
+
+Without ``--model`` it uses the packaged default model if installed, else random weights of
+the ELMo small shape (written once by ``common.random_weights``); the output says which.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import CONLL_TESTA, WEIGHTS_DIR, conll_sentences, machine_description, random_weights, write_json  # noqa: E402
+
+CONLL_TRAIN = CONLL_TESTA.with_name("eng.train")
+
+
+def pick_model(model: Optional[Path]) -> Path:
+    """``model``, else the packaged default, else a native copy of random ELMo-small weights."""
+    if model is not None:
+        return model
+    try:
+        from spacy_elmo.models import default_model_dir
+
+        return default_model_dir()
+    except Exception:
+        native = WEIGHTS_DIR / "small-native"
+        if not (native / "weights.safetensors").is_file():
+            from spacy_elmo import load_bilm
+
+            folder = random_weights("small")
+            load_bilm(folder / "options.json", folder / "weights.hdf5").save(native)
+        return native
+
+
+def make_nlp(model_dir: Path, cache_size_mb: Optional[float] = None):
+    import spacy
+
+    nlp = spacy.blank("en")
+    config = {"weights": str(model_dir)}
+    if cache_size_mb is not None:
+        config["cache_size_mb"] = cache_size_mb
+    nlp.add_pipe("elmo", config=config)
+    return nlp
+
+
+def words_per_second(nlp, texts: List[str], batch_size: int) -> Dict[str, float]:
+    list(nlp.pipe(texts[:batch_size], batch_size=batch_size))  # warm-up: load weights, first call
+    start = time.perf_counter()
+    words = sum(len(doc) for doc in nlp.pipe(texts, batch_size=batch_size))
+    seconds = time.perf_counter() - start
+    return {"words": words, "seconds": seconds, "words_per_second": words / seconds}
+
+
+def memory_profile(nlp, texts: List[str], batch_size: int, every: int = 1000) -> List[Dict[str, float]]:
+    """RSS (MB) after every ``every`` docs; docs are dropped as they come, as a streaming user would."""
+    import psutil
+
+    process = psutil.Process()
+    component = nlp.get_pipe("elmo")
+    samples, peak = [], 0.0
+    for i, _doc in enumerate(nlp.pipe(texts, batch_size=batch_size), start=1):
+        if i % 50 == 0 or i % every == 0:
+            peak = max(peak, process.memory_info().rss / 2 ** 20)
+        if i % every == 0:
+            cache = component.model.cache
+            samples.append({"docs": i, "rss_mb": process.memory_info().rss / 2 ** 20, "peak_rss_mb": peak,
+                            "layer_cache_mb": cache.n_bytes / 2 ** 20, "token_cache_mb": token_cache_mb(component.bilm)})
+            print(f"  {samples[-1]}", flush=True)
+    return samples
+
+
+def token_cache_mb(bilm) -> float:
+    cache = bilm.token_cache
+    return len(cache) * bilm.options.projection_dim * 4 / 2 ** 20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=64, help="nlp.pipe batch size")
+    parser.add_argument("--memory-docs", type=int, default=10_000)
+    parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    import spacy
+
+    model_dir = pick_model(args.model)
+    texts = [" ".join(s) for s in conll_sentences(limit=0)]
+    raw: Dict = {"machine": machine_description(), "threads": args.threads, "model": str(model_dir),
+                 "load_average_before": os.getloadavg(), "docs": len(texts)}
+    print(f"machine: {raw['machine']}; {args.threads} threads; model {model_dir}", flush=True)
+    raw["blank"] = words_per_second(spacy.blank("en"), texts, args.batch_size)
+    print(f"spacy.blank('en'): {raw['blank']}", flush=True)
+    raw["elmo"] = words_per_second(make_nlp(model_dir), texts, args.batch_size)
+    print(f"blank + elmo: {raw['elmo']}", flush=True)
+    if not args.skip_memory:
+        stream = [" ".join(s) for s in conll_sentences(CONLL_TRAIN, limit=args.memory_docs)]
+        print(f"memory over {len(stream)} docs (default settings):", flush=True)
+        raw["memory"] = memory_profile(make_nlp(model_dir), stream, args.batch_size)
+    raw["load_average_after"] = os.getloadavg()
+    print(f"load average before {raw['load_average_before']}, after {raw['load_average_after']}")
+    if args.json:
+        write_json(args.json, raw)
+
+
+if __name__ == "__main__":
+    main()
