@@ -139,3 +139,14 @@ def test_training_and_grad_paths_never_use_the_cache(tiny_bilm):
     with torch.no_grad():
         tiny_bilm(ids)  # training, no grad
     assert len(tiny_bilm.token_cache) == 0
+
+
+def test_bfloat16_opt_in_runs_the_fast_path_close_to_fp32(tiny_bilm):
+    want = tiny_bilm.embed_sentences(SENTENCES)
+    tiny_bilm.to(torch.bfloat16)
+    got = tiny_bilm.embed_sentences(SENTENCES)
+    assert len(tiny_bilm.token_cache) > 0  # the cache follows the dtype change
+    for g, w in zip(got, want):
+        assert g.dtype == numpy.float32 and g.shape == w.shape
+        if w.size:
+            assert numpy.linalg.norm(g - w) <= 0.05 * numpy.linalg.norm(w)
