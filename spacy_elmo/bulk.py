@@ -56,7 +56,9 @@ class DocEmbedder:
         return docs
 
     def __call__(self, items: Sequence[Any]) -> Tuple[List[Any], List[numpy.ndarray]]:
-        docs = list(self.nlp.pipe(self.to_docs(items), batch_size=self.batch_size))
+        # The whole chunk in one pipe batch: the component sorts its sentences by length and
+        # batches them itself (``batch_size`` rows, ``max_batch_tokens``), which pads least.
+        docs = list(self.nlp.pipe(self.to_docs(items), batch_size=max(1, len(items))))
         arrays = [self.select(doc) for doc in docs]
         return docs, arrays
 
@@ -155,7 +157,9 @@ def embed_file(
     run = PartialRun.start_or_resume(output, manifest, restart=restart)
     done = set(run.done_chunks())
     todo = [k for k in range(run.n_chunks) if k not in done]
-    load_args = dict(model=model, options=options, weights=weights, lang=lang)
+    # Rows per biLM call; no layer cache: each document is embedded once, and memory stays flat.
+    load_args = dict(model=model, options=options, weights=weights, lang=lang,
+                     elmo_settings={"batch_size": batch_size, "cache_size_mb": 0.0})
     # Load (and check the layer numbers against) the model before the progress bar starts, so
     # that a bad model or option is one clear line. Worker processes load their own copy.
     nlp = _load_checked(load_args, spec) if todo else None

@@ -104,12 +104,21 @@ def load_bilm_from_args(model: Optional[Path], options: Optional[Path], weights:
     return load_bilm(model)
 
 
-def load_nlp(model: Optional[Path], options: Optional[Path], weights: Optional[Path], lang: str = "en", elmo_only: bool = True):
+def load_nlp(
+    model: Optional[Path],
+    options: Optional[Path],
+    weights: Optional[Path],
+    lang: str = "en",
+    elmo_only: bool = True,
+    elmo_settings: Optional[dict] = None,
+):
     """A spaCy pipeline whose "elmo" component holds the chosen weights.
 
     A spaCy pipeline dir is loaded as it is (with only its tokenizer and "elmo" when
     ``elmo_only``); native or original weights go into ``spacy.blank(lang)`` + ``add_pipe("elmo")``.
+    ``elmo_settings`` override the component's settings (e.g. ``batch_size``) either way.
     """
+    elmo_settings = dict(elmo_settings or {})
     import spacy
 
     check_weights_args(model, options, weights)
@@ -120,7 +129,7 @@ def load_nlp(model: Optional[Path], options: Optional[Path], weights: Optional[P
             raise ElmoError(f"{model} is a spaCy pipeline without an 'elmo' component (its components: {', '.join(names) or 'none'}).")
         exclude = [n for n in names if n != "elmo"] if elmo_only else []
         try:
-            return spacy.load(model, exclude=exclude)
+            return spacy.load(model, exclude=exclude, config={"components": {"elmo": elmo_settings}} if elmo_settings else {})
         except ElmoError:
             raise
         except (OSError, ValueError, KeyError) as err:
@@ -140,7 +149,7 @@ def load_nlp(model: Optional[Path], options: Optional[Path], weights: Optional[P
         default_model_dir()  # the clear "not installed" error before spaCy wraps it
     if model is not None and not Path(model).exists():
         raise ElmoError(f"--model {model}: no such directory.")
-    nlp.add_pipe("elmo", config=config)
+    nlp.add_pipe("elmo", config={**config, **elmo_settings})
     elmo_pipe(nlp).bilm  # read the weights now, so that a bad file fails here with its own message
     return nlp
 
