@@ -67,7 +67,10 @@ def main(
 
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
-    seeds = sorted(p for p in model_dir.glob("seed*") if (p / "model-best" / "meta.json").is_file())
+    # train_time.json is written only once `spacy train` has finished; model-best exists from the first
+    # evaluation on, so it alone would let a run still in progress be scored on the test set.
+    seeds = sorted(p for p in model_dir.glob("seed*")
+                   if (p / "train_time.json").is_file() and (p / "model-best" / "meta.json").is_file())
     if not seeds:
         print(f"{model_dir}: no finished seed to evaluate")
     for seed_dir in seeds:

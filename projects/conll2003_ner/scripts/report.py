@@ -97,15 +97,17 @@ def main(
     training_dir: Path = typer.Argument(Path("training"), file_okay=False),
     output_md: Path = typer.Option(Path("results.md"), "--output"),
     output_png: Path = typer.Option(Path("results.png"), "--chart"),
+    note: str = typer.Option("", "--note", help="Free text added under the header, e.g. how the runs were limited"),
 ):
     rows = {m: load_runs(metrics_dir, training_dir, m) for m in MODELS}
     lines = [
         "# CoNLL-2003 NER: scores on eng.testb",
         "",
-        "Mean ± sample standard deviation over seeds (n = seeds finished). Every setting was chosen on "
-        "eng.testa; eng.testb is read once per final model. Written by `scripts/report.py`.",
+        "Mean ± sample standard deviation over seeds (n = seeds finished). Model selection (model-best) "
+        "uses eng.testa only; eng.testb is read once per final model. Written by `scripts/report.py`.",
         "",
         f"- Training: {training_settings(training_dir) or 'n/a'}",
+        *([f"- Note: {note}"] if note else []),
         f"- Machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
         f"{__import__('os').cpu_count()} CPUs",
         "",

@@ -97,15 +97,18 @@ def main(
     training_dir: Path = typer.Argument(Path("training"), file_okay=False),
     output_md: Path = typer.Option(Path("results.md"), "--output"),
     output_png: Path = typer.Option(Path("results.png"), "--chart"),
+    note: str = typer.Option("", "--note", help="Free text added under the header, e.g. how the runs were limited"),
 ):
     rows = {m: load_runs(metrics_dir, training_dir, m) for m in MODELS}
     lines = [
         "# Movie reviews (pos/neg): scores on test.csv",
         "",
-        "Mean ± sample standard deviation over seeds (n = seeds finished). Every setting was chosen on the "
-        "dev split held out from train.csv; test.csv is read once per final model. Written by `scripts/report.py`.",
+        "Mean ± sample standard deviation over seeds (n = seeds finished). Model selection (model-best) "
+        "uses the dev split held out from train.csv only; test.csv is read once per final model. "
+        "Written by `scripts/report.py`.",
         "",
         f"- Training: {training_settings(training_dir) or 'n/a'}",
+        *([f"- Note: {note}"] if note else []),
         f"- Machine: {platform.platform()}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
         "",
         "| Model | Seeds | Accuracy | Macro F1 | Training wall time (s) | Inference words/s |",
