@@ -110,7 +110,8 @@ def machine_description() -> str:
                 break
     except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}, torch {torch.__version__}"
+    policy = os.environ.get("OMP_WAIT_POLICY", "default")
+    return f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}, torch {torch.__version__}, OMP_WAIT_POLICY={policy}"
 
 
 def write_json(path: Path, data) -> None:

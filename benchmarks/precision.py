@@ -50,7 +50,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     sentences = conll_sentences(limit=args.sentences)
     n_tokens = sum(len(s) for s in sentences)
-    raw: Dict = {"machine": machine_description(), "threads": args.threads, "tokens": n_tokens, "load_average_before": os.getloadavg(), "sizes": {}}
+    raw: Dict = {"machine": machine_description(), "threads": args.threads, "tokens": n_tokens, "load_average_before": os.getloadavg(), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "sizes": {}}
     print(f"machine: {raw['machine']}; {args.threads} threads; {n_tokens} tokens", flush=True)
     rows = []
     for size in args.sizes:

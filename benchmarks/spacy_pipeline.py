@@ -103,7 +103,7 @@ def main() -> None:
     model_dir = pick_model(args.model)
     texts = [" ".join(s) for s in conll_sentences(limit=0)]
     raw: Dict = {"machine": machine_description(), "threads": args.threads, "model": str(model_dir),
-                 "load_average_before": os.getloadavg(), "docs": len(texts)}
+                 "load_average_before": os.getloadavg(), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "docs": len(texts)}
     print(f"machine: {raw['machine']}; {args.threads} threads; model {model_dir}", flush=True)
     raw["blank"] = words_per_second(spacy.blank("en"), texts, args.batch_size)
     print(f"spacy.blank('en'): {raw['blank']}", flush=True)

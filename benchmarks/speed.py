@@ -109,7 +109,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     sentences = conll_sentences(limit=args.sentences)
     n_tokens = sum(len(s) for s in sentences)
-    raw = {"machine": machine_description(), "threads": args.threads, "tokens": n_tokens, "load_average_before": os.getloadavg(), "sizes": {}}
+    raw = {"machine": machine_description(), "threads": args.threads, "tokens": n_tokens, "load_average_before": os.getloadavg(), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "sizes": {}}
     peak = raw["peak_gflops"] = matmul_peak(args.threads)
     print(f"machine: {raw['machine']}; {args.threads} threads; fp32 matmul peak {peak:.0f} GFLOP/s", flush=True)
     print(f"workload: {len(sentences)} sentences, {n_tokens} tokens, batches of {args.batch}", flush=True)
