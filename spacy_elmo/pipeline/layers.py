@@ -293,9 +293,12 @@ class ElmoBiLMModel(Model):
             },
         )
         self.cache = LayerCache(0.0)
-        self.shim.on_load.append(lambda _bilm: self.cache.clear())
+        self.shim.on_load.append(self._clear_cache)  # a bound method, not a lambda: picklable
         # The biLM follows the model's ops (CupyOps after spacy.require_gpu()), not whatever is current later.
         self.shim._device = torch.device(f"cuda:{torch.cuda.current_device()}") if isinstance(self.ops, CupyOps) else torch.device("cpu")
+
+    def _clear_cache(self, _bilm: BiLM) -> None:
+        self.cache.clear()
 
     @property
     def shim(self) -> BiLMShim:
