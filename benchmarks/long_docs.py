@@ -203,7 +203,7 @@ def memory_child(args) -> Dict:
 
 def memory(args) -> Dict:
     runs = []
-    for sentences in ([False, True] if args.both else [False]):
+    for sentences in {"windows": [False], "sentences": [True], "both": [False, True]}[args.split]:
         for cache_mb in args.cache:
             for n in args.tokens:
                 cmd = [sys.executable, __file__, "_memory_child", "--tokens", str(n), "--cache-mb", str(cache_mb), "--threads", str(args.threads)]
@@ -232,7 +232,8 @@ def main() -> None:
     m.add_argument("--model", default="")
     m.add_argument("--tokens", type=int, nargs="+", default=[10_000, 30_000, 100_000])
     m.add_argument("--cache", type=float, nargs="+", default=[0.0])
-    m.add_argument("--both", action="store_true", help="also with sentence boundaries (sentencizer)")
+    m.add_argument("--split", choices=["windows", "sentences", "both"], default="windows",
+                   help="doc without sentence boundaries (windows), with them (spaCy's sentencizer), or both")
     m.add_argument("--threads", type=int, default=2)
     c = sub.add_parser("_memory_child")
     c.add_argument("--model", default="")

@@ -32,11 +32,16 @@ def embed(
     """
     from ..bulk import embed_file
 
-    summary = embed_file(
-        input_path, output, layers=layers, model=model, options=options, weights=weights, lang=lang,
-        batch_size=batch_size, n_process=n_process, chunk_size=chunk_size, restart=restart,
-        overwrite=overwrite, stop_after=stop_after,
-    )
+    try:
+        summary = embed_file(
+            input_path, output, layers=layers, model=model, options=options, weights=weights, lang=lang,
+            batch_size=batch_size, n_process=n_process, chunk_size=chunk_size, restart=restart,
+            overwrite=overwrite, stop_after=stop_after,
+        )
+    except KeyboardInterrupt:
+        from ._common import fail
+
+        raise fail(f"Interrupted. Finished chunks are kept in {output}.partial/: run the same command again to continue.")
     if summary.resumed_chunks:
         typer.echo(f"Resumed: {summary.resumed_chunks} of {summary.n_chunks} chunks were already done.")
     if summary.finished:

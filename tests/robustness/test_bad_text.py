@@ -105,7 +105,7 @@ def test_doc_from_another_languages_tokenizer(nlp, lang, text):
 def test_huge_batch_of_tiny_docs_and_one_long_doc(tiny_model):
     nlp = spacy.blank("en")
     nlp.add_pipe("elmo", config={"weights": str(tiny_model), "max_batch_tokens": 128, "window_size": 64, "window_overlap": 16})
-    texts = ["a"] * 300 + [" ".join(["word"] * 1000)]
+    texts = ["a"] * 300 + [" ".join(["word"] * 400)]
     docs = list(nlp.pipe(texts, batch_size=512))
     assert len(docs) == 301
     finite_per_token(docs[-1])  # longer than max_batch_tokens: windowed, still one vector per token
