@@ -60,6 +60,11 @@ def info(
         elmo.pop("model", None)
         rows.append(("component", ", ".join(f"{k}={v}" for k, v in elmo.items() if k != "factory")))
         rows.append(("pipeline", ", ".join(config["nlp"]["pipeline"])))
+    folder = Path(source["paths"][0])
+    for card in (folder / "MODEL_CARD.md", folder / "README.md"):
+        if card.is_file():
+            rows.append(("model card", str(card)))
+            break
     extra = {k: v for k, v in opts.extra.items() if isinstance(v, (str, int, float))}
     if extra:
         rows.append(("metadata", ", ".join(f"{k}={v}" for k, v in extra.items())))
