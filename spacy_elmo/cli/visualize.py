@@ -8,7 +8,7 @@ from ._app import app
 from ._common import clean_errors, lang_option, model_option, options_option, weights_option
 
 visualize_app = typer.Typer(
-    help="Pictures (PNG; needs matplotlib: pip install 'spacy-elmo[viz]').", no_args_is_help=True, add_completion=False
+    help="Pictures (PNG; needs matplotlib: pip install 'spacy-elmo\\[viz]').", no_args_is_help=True, add_completion=False
 )
 app.add_typer(visualize_app, name="visualize")
 
