@@ -25,7 +25,11 @@ class Highway(nn.Module):
         self.linear = nn.Linear(dim, 2 * dim)  # rows [:dim] transform, [dim:] carry
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        transform, carry = self.linear(x).split(self.dim, dim=-1)
+        return self.combine(self.linear(x), x)
+
+    def combine(self, projected: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The gating, given ``projected = self.linear(x)`` (the inference path computes it its own way)."""
+        transform, carry = projected.split(self.dim, dim=-1)
         gate = torch.sigmoid(carry)
         return gate * torch.relu(transform) + (1.0 - gate) * x
 

@@ -17,6 +17,7 @@ from typing import Tuple
 import torch
 
 from .char_cnn import CharCNN
+from . import onednn
 from .characters import PAD_CHAR
 
 PAD_ID = PAD_CHAR + 1  # after the +1 shift
@@ -90,5 +91,5 @@ def _exact_pooled(cnn: CharCNN, char_ids: torch.Tensor) -> torch.Tensor:
 def _after_pooling(cnn: CharCNN, features: torch.Tensor) -> torch.Tensor:
     x = cnn.activation(features)
     for highway in cnn.highways:
-        x = highway(x)
-    return cnn.projection(x)
+        x = highway.combine(onednn.linear(x, highway.linear.weight, highway.linear.bias), x)
+    return onednn.linear(x, cnn.projection.weight, cnn.projection.bias)

@@ -17,6 +17,7 @@ from typing import List, Optional, Tuple
 
 import torch
 
+from . import onednn
 from .lstm import BiLstmStack, LstmWithProjection, State, reverse_padded
 
 Pair = Tuple[LstmWithProjection, LstmWithProjection]  # (forward, backward) of one layer
@@ -71,27 +72,48 @@ def _input_gates(lstms: Pair, inputs: torch.Tensor) -> torch.Tensor:
     """``inputs [2, N, P]`` packed -> ``x W_in + b`` for every real step: ``[2, N, 4H]``."""
     out = inputs.new_empty(2, inputs.shape[1], 4 * lstms[0].cell_size)
     for d, lstm in enumerate(lstms):
-        torch.addmm(lstm.state_linearity.bias, inputs[d], lstm.input_linearity.weight.t(), out=out[d])
+        weight, bias = lstm.input_linearity.weight, lstm.state_linearity.bias
+        if onednn.usable(inputs[d], weight):
+            out[d] = onednn.linear(inputs[d], weight, bias)
+        else:
+            torch.addmm(bias, inputs[d], weight.t(), out=out[d])
     return out
 
 
-def _run_layer(lstms: Pair, inputs: torch.Tensor, packing: Packing, h0: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+def _add_product(out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor) -> None:
+    """``out += x @ weight.T`` in place."""
+    if onednn.usable(x, weight):
+        out.add_(onednn.linear(x, weight))
+    else:
+        out.addmm_(x, weight.t())
+
+
+def _write_product(out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor) -> None:
+    """``out = x @ weight.T`` in place."""
+    if onednn.usable(x, weight):
+        out.copy_(onednn.linear(x, weight))
+    else:
+        torch.mm(x, weight.t(), out=out)
+
+
+def _run_layer(lstms: Pair, inputs: torch.Tensor, packing: Packing, h0: Optional[torch.Tensor], c: torch.Tensor) -> torch.Tensor:
     """One layer, both directions, over packed ``inputs [2, N, P]``. ``h0 [2, B, P]`` is the
-    initial output; ``c [2, B, H]`` is updated in place to each row's final cell.
-    Returns the packed outputs ``[2, N, P]``."""
+    initial output (None: zeros, so the first step needs no recurrent matmul); ``c [2, B, H]``
+    is updated in place to each row's final cell. Returns the packed outputs ``[2, N, P]``."""
     cell = lstms[0].cell_size
     cell_clip, proj_clip = lstms[0].cell_clip, lstms[0].proj_clip
     gates_all = _input_gates(lstms, inputs)  # becomes each step's full gates, in place
-    recurrent_w = [lstm.state_linearity.weight.t() for lstm in lstms]
-    projection_w = [lstm.projection.weight.t() for lstm in lstms]
+    recurrent_w = [lstm.state_linearity.weight for lstm in lstms]
+    projection_w = [lstm.projection.weight for lstm in lstms]
     outputs = inputs.new_empty(2, inputs.shape[1], lstms[0].proj_size)
     h = h0
     for n, start in zip(packing.live_rows, packing.offsets):
         if n == 0:
             break
         gates = gates_all[:, start : start + n]
-        for d in range(2):
-            gates[d].addmm_(h[d, :n], recurrent_w[d])
+        if h is not None:
+            for d in range(2):
+                _add_product(gates[d], h[d, :n], recurrent_w[d])
         new_input = torch.tanh(gates[..., cell : 2 * cell])
         gates.sigmoid_()  # i, f, o need sigmoid; j was read above
         i, f, o = gates[..., :cell], gates[..., 2 * cell : 3 * cell], gates[..., 3 * cell :]
@@ -102,20 +124,31 @@ def _run_layer(lstms: Pair, inputs: torch.Tensor, packing: Packing, h0: torch.Te
         hidden = torch.tanh(c_t).mul_(o)
         h = outputs[:, start : start + n]
         for d in range(2):
-            torch.mm(hidden[d], projection_w[d], out=h[d])
+            _write_product(h[d], hidden[d], projection_w[d])
         if proj_clip:
             h.clamp_(-proj_clip, proj_clip)
     return outputs
 
 
 def fast_bilstm(
-    stack: BiLstmStack, inputs: torch.Tensor, lengths: torch.Tensor, states: Optional[List[State]] = None
+    stack: BiLstmStack,
+    inputs: torch.Tensor,
+    lengths: torch.Tensor,
+    states: Optional[List[State]] = None,
+    skip_final_step: bool = False,
 ) -> Tuple[List[torch.Tensor], List[torch.Tensor], List[State]]:
-    """Drop-in for ``stack(inputs, lengths, states)`` at inference (eval, no grad)."""
+    """Drop-in for ``stack(inputs, lengths, states)`` at inference (eval, no grad).
+
+    ``skip_final_step``: do not run each direction's last step (the sentence-end token going
+    forward, the sentence-start token going backward). Their outputs are zero and the final
+    states are not the true ones; ``BiLM.forward`` drops those outputs anyway when stateless.
+    """
     batch, steps, _ = inputs.shape
-    packing = Packing.of(lengths, steps)
+    run_lengths = (lengths - 1).clamp(min=0) if skip_final_step else lengths
+    packing = Packing.of(run_lengths, steps)
     x = inputs[packing.order]
-    layer_in = torch.stack([packing.pack(x), packing.pack(reverse_padded(x, packing.lengths))])  # [2, N, P]
+    backward_x = reverse_padded(x, lengths[packing.order])  # reversed over the full length
+    layer_in = torch.stack([packing.pack(x), packing.pack(backward_x)])  # [2, N, P]
     has_steps = (packing.lengths > 0)[:, None]
     forward_out: List[torch.Tensor] = []
     backward_out: List[torch.Tensor] = []
@@ -125,15 +158,17 @@ def fast_bilstm(
             h0 = torch.stack([states[2 * layer][0], states[2 * layer + 1][0]])[:, packing.order].contiguous()
             c = torch.stack([states[2 * layer][1], states[2 * layer + 1][1]])[:, packing.order].contiguous()
         else:
-            h0 = inputs.new_zeros(2, batch, lstms[0].proj_size)
+            h0 = None
             c = inputs.new_zeros(2, batch, lstms[0].cell_size)
         out = _run_layer(lstms, layer_in, packing, h0, c)
+        if h0 is None:
+            h0 = inputs.new_zeros(2, batch, lstms[0].proj_size)
         h = [torch.where(has_steps, packing.last(out[d]), h0[d])[packing.restore] for d in range(2)]
         c = c[:, packing.restore]
         final_states += [(h[0], c[0]), (h[1], c[1])]
         if layer > 0 and stack.options.use_skip_connections:
             out += layer_in
         forward_out.append(packing.unpack(out[0])[packing.restore])
-        backward_out.append(reverse_padded(packing.unpack(out[1]), packing.lengths)[packing.restore])
+        backward_out.append(reverse_padded(packing.unpack(out[1]), lengths[packing.order])[packing.restore])
         layer_in = out
     return forward_out, backward_out, final_states

@@ -107,11 +107,17 @@ class BiLM(nn.Module):
 
     def run(self, char_ids: torch.Tensor, stateful: bool = False) -> RawBiLMOutput:
         """Run on ``[B, T, C]`` ids exactly as given (no boundaries added)."""
+        return self._run(char_ids, stateful)
+
+    def _run(self, char_ids: torch.Tensor, stateful: bool, boundaries_dropped: bool = False) -> RawBiLMOutput:
+        """``boundaries_dropped``: the caller discards the outputs at the sentence boundaries, so a
+        stateless fast run may skip each direction's last step (the boundary token's own step)."""
         lengths = lengths_of(char_ids)
         embedded = self.token_embedding(char_ids)
         states = self._states_for(char_ids.shape[0], embedded) if stateful else None
         if self._fast():
-            forward, backward, final = fast_bilstm(self.lstm, embedded, lengths, states)
+            skip = boundaries_dropped and not stateful
+            forward, backward, final = fast_bilstm(self.lstm, embedded, lengths, states, skip_final_step=skip)
         else:
             forward, backward, final = self.lstm(embedded, lengths, states)
         if stateful:
@@ -120,7 +126,7 @@ class BiLM(nn.Module):
 
     def forward(self, char_ids: torch.Tensor, stateful: bool = False) -> BiLMOutput:
         """``[B, T, C]`` ids of sentences (no boundaries) -> all layers per token."""
-        raw = self.run(add_sentence_boundaries(char_ids), stateful=stateful)
+        raw = self._run(add_sentence_boundaries(char_ids), stateful, boundaries_dropped=True)
         layers = raw.layers()[:, :, 1:-1]
         lengths = raw.lengths - 2
         # The end-of-sentence token of shorter rows sits inside [1:-1]; zero it out.

@@ -1,0 +1,58 @@
+"""``x @ W.T + b`` for the inference paths, through oneDNN with a prepacked weight where that is faster.
+
+WHY: PyTorch's CPU matmul goes to MKL, which on AMD CPUs and at ELMo's shapes (few rows per
+LSTM step, wide weights) reaches a fraction of the peak; oneDNN with weights reordered once
+runs the same products 1.3-3x faster (measured: ``benchmarks/README.md``). Large-row, narrow
+(``in_features < 512``) products stay on MKL, where it is the faster one. Prepacked copies are
+cached per parameter and rebuilt whenever the parameter changes (version or storage), so they
+never go stale; they cost one extra copy of the weights they serve.
+"""
+from __future__ import annotations
+
+import weakref
+from typing import Dict, Optional, Tuple
+
+import torch
+
+#: Set False to send every product to ``torch.nn.functional.linear``.
+ENABLED = True
+MAX_ROWS_ANY_WIDTH = 64
+MIN_WIDTH_ANY_ROWS = 512
+
+_PREPARED: Dict[int, Tuple[weakref.ref, Tuple, torch.Tensor]] = {}
+
+
+def usable(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether ``linear`` sends this product to oneDNN (CPU, float32, a shape where it wins)."""
+    return (
+        ENABLED
+        and x.device.type == "cpu"
+        and x.shape[0] > 0
+        and x.dtype == torch.float32
+        and weight.dtype == torch.float32
+        and x.dim() == 2
+        and (x.shape[0] <= MAX_ROWS_ANY_WIDTH or weight.shape[1] >= MIN_WIDTH_ANY_ROWS)
+        and torch.backends.mkldnn.is_available()
+    )
+
+
+def _prepared(tensor: torch.Tensor) -> torch.Tensor:
+    """The oneDNN copy of ``tensor``, rebuilt when it was changed in place or replaced."""
+    key = (tensor._version, tensor.data_ptr(), tuple(tensor.shape))
+    entry = _PREPARED.get(id(tensor))
+    if entry is None or entry[0]() is not tensor or entry[1] != key:
+        ident = id(tensor)
+        ref = weakref.ref(tensor, lambda _ref, ident=ident: _PREPARED.pop(ident, None))
+        entry = (ref, key, tensor.detach().to_mkldnn())
+        _PREPARED[ident] = entry
+    return entry[2]
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """``x [n, in] @ weight[out, in].T + bias`` (a new dense tensor). Inference only: no autograd."""
+    if not usable(x, weight):
+        return torch.nn.functional.linear(x, weight, bias)
+    out = torch._C._nn.mkldnn_linear(x.contiguous().to_mkldnn(), _prepared(weight), None).to_dense()
+    if bias is not None:
+        out += bias
+    return out
