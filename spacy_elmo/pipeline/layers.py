@@ -96,12 +96,32 @@ class WeightsSource:
     def load(self) -> BiLM:
         if self.options_file is not None:
             return load_bilm(self.options_file, self.weight_file)
-        return load_bilm(self.weights if self.weights is not None else default_dir())
+        if self.weights is None:
+            return load_bilm(default_dir())
+        return load_bilm(pipeline_bilm_dir(Path(self.weights)) or self.weights)
 
     def describe(self) -> str:
         if self.options_file is not None:
             return f"{self.options_file} + {self.weight_file}"
         return str(self.weights) if self.weights is not None else "the default model"
+
+
+def pipeline_bilm_dir(path: Path) -> Optional[Path]:
+    """The biLM inside a saved spaCy pipeline (``<pipeline>/<elmo component>/bilm``), if ``path`` is one.
+
+    WHY: a biLM fine-tuned in one pipeline (``frozen = false``) can then feed another one
+    with ``weights = training/model-best``.
+    """
+    config_path = path / "config.cfg"
+    if not config_path.is_file():
+        return None
+    from spacy.util import load_config
+
+    components = load_config(config_path).get("components", {})
+    found = [name for name, block in components.items() if block.get("factory") == "elmo" and (path / name / "bilm").is_dir()]
+    if len(found) > 1:
+        raise ElmoError(f"{path} has several 'elmo' components ({', '.join(found)}); give weights = '{path}/<name>/bilm'.")
+    return path / found[0] / "bilm" if found else None
 
 
 def default_dir() -> Path:

@@ -79,8 +79,9 @@ def make_elmo(
 ) -> "ElmoComponent":
     """Settings:
 
-    weights: a spacy-elmo model directory (options.json + weights.safetensors) or a directory with
-        one original options.json + .hdf5; null with no options_file means the packaged default model.
+    weights: a spacy-elmo model directory (options.json + weights.safetensors), a directory with one
+        original options.json + .hdf5, or a saved spaCy pipeline with an 'elmo' component (its biLM);
+        null with no options_file means the packaged default model.
     options_file + weight_file: original ELMo weights (read once, at initialize or first use).
     frozen: keep the biLM fixed (listeners still train their mix); false fine-tunes it.
     stateful: carry LSTM states across batches as the original TF code (vectors then depend on order).

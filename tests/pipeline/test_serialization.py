@@ -117,3 +117,12 @@ def test_spacy_package(tiny_nlp, tmp_path):
     data_dir = package_dir / "en_elmo_test" / "en_elmo_test-0.0.1"
     assert (data_dir / "elmo" / "bilm" / "weights.safetensors").is_file()
     assert_same_docs(expected, list(spacy.load(data_dir).pipe(TEXTS)))
+
+
+def test_weights_can_be_a_saved_pipeline(tiny_nlp, tmp_path):
+    """A biLM saved inside one pipeline (e.g. fine-tuned there) feeds a new one: weights = the pipeline dir."""
+    nlp = tiny_nlp()
+    nlp.to_disk(tmp_path / "trained")
+    other = spacy.blank("en")
+    other.add_pipe("elmo", config={"weights": str(tmp_path / "trained")})
+    assert_same_docs(list(nlp.pipe(TEXTS)), list(other.pipe(TEXTS)))
