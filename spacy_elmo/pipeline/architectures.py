@@ -46,6 +46,9 @@ def ElmoListener_v1(
     initial_weights / initial_gamma: start of the mix (default: equal weights, gamma 1).
     tok2vec: an optional small trainable tok2vec (e.g. spacy.MultiHashEmbed.v2 on
       NORM/PREFIX/SUFFIX/SHAPE) whose vectors are concatenated after ELMo's.
+
+    Several listeners may share one 'elmo' component. ``nlp.replace_listeners`` is not supported:
+    it would copy the whole biLM into each component; source the 'elmo' component along instead.
     """
     return ElmoListener(
         upstream,
