@@ -145,6 +145,21 @@ def cosine_matrix(vectors: numpy.ndarray) -> numpy.ndarray:
     return unit @ unit.T
 
 
+def label_separation(vectors: numpy.ndarray, labels: Sequence[str]) -> Tuple[float, float]:
+    """Mean cosine between vectors with the same label (self-pairs excluded) and between different labels.
+
+    A quick number for "do the senses separate": within should be clearly above across.
+    NaN where no such pair exists.
+    """
+    sims = cosine_matrix(vectors)
+    lab = numpy.asarray([str(label) for label in labels])
+    same = lab[:, None] == lab[None, :]
+    off_diagonal = ~numpy.eye(len(lab), dtype=bool)
+    within = sims[same & off_diagonal]
+    across = sims[~same]
+    return (float(within.mean()) if within.size else float("nan"), float(across.mean()) if across.size else float("nan"))
+
+
 def pca_2d(vectors: numpy.ndarray) -> Tuple[numpy.ndarray, numpy.ndarray]:
     """Project ``[n, D]`` onto its first two principal components.
 

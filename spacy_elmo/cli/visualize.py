@@ -45,6 +45,13 @@ def visualize_word(
     ratio = plot_word_pca(word, occurrences, output, layers=layers, annotate=annotate)
     typer.echo(f"{len(occurrences)} occurrences of {word!r}; PCA keeps {ratio.sum():.0%} of the variance "
                f"({ratio[0]:.0%} + {ratio[1]:.0%}).")
+    if labels is not None:
+        import numpy
+
+        from ..analysis import label_separation
+
+        within, across = label_separation(numpy.stack([o.vector for o in occurrences]), [o.label for o in occurrences])
+        typer.echo(f"Mean cosine similarity within a label: {within:.3f}; across labels: {across:.3f}.")
     typer.secho(f"Wrote {output}", fg=typer.colors.GREEN)
 
 

@@ -81,6 +81,7 @@ def test_visualize_word_writes_a_png(cli, tiny_model, senses_csv, tmp_path):
     result = cli("visualize", "word", "bank", senses_csv, "--label-column", "sense", "-o", out, "--model", tiny_model)
     assert result.exit_code == 0, result.stderr
     assert "4 occurrences" in result.stdout and "1 of 5 sentences" in result.stderr
+    assert re.search(r"within a label: \d\.\d{3}; across labels: \d\.\d{3}", result.stdout)
     data = out.read_bytes()
     assert data.startswith(PNG_MAGIC) and len(data) > 10_000
     assert not list(tmp_path.glob("*.tmp"))
@@ -215,6 +216,15 @@ def test_pca_recovers_the_main_direction_and_is_stable():
     numpy.testing.assert_array_equal(coords, coords2)
     same, ratio_same = pca_2d(numpy.ones((3, 4)))
     assert numpy.isfinite(same).all() and (ratio_same == 0).all()
+
+
+def test_label_separation():
+    from spacy_elmo.analysis import label_separation
+
+    vectors = numpy.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    within, across = label_separation(vectors, ["a", "a", "b", "b"])
+    assert within == pytest.approx(cosine_matrix(vectors)[0, 1]) and across < 0.2 < within
+    assert numpy.isnan(label_separation(vectors[:2], ["a", "b"])[0])
 
 
 def test_cosine_matrix_handles_zero_vectors():
