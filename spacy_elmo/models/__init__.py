@@ -12,7 +12,7 @@ def default_model_dir() -> Path:
     if not (path / "weights.safetensors").is_file():
         raise ElmoError(
             f"The default English ELMo model is not installed ({path} is missing). Give weights explicitly: "
-            "nlp.add_pipe('elmo', config={'model': '/path/to/native_dir'}) or "
+            "nlp.add_pipe('elmo', config={'weights': '/path/to/model_dir'}) or "
             "config={'options_file': '.../options.json', 'weight_file': '.../weights.hdf5'}."
         )
     return path
