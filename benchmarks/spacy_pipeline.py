@@ -94,6 +94,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64, help="nlp.pipe batch size")
     parser.add_argument("--memory-docs", type=int, default=10_000)
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--layer-cache-mb", type=float, default=None, help="the component's cache_size_mb (default: its own)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -105,14 +107,15 @@ def main() -> None:
     raw: Dict = {"machine": machine_description(), "threads": args.threads, "model": str(model_dir),
                  "load_average_before": os.getloadavg(), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "docs": len(texts)}
     print(f"machine: {raw['machine']}; {args.threads} threads; model {model_dir}", flush=True)
-    raw["blank"] = words_per_second(spacy.blank("en"), texts, args.batch_size)
-    print(f"spacy.blank('en'): {raw['blank']}", flush=True)
-    raw["elmo"] = words_per_second(make_nlp(model_dir), texts, args.batch_size)
-    print(f"blank + elmo: {raw['elmo']}", flush=True)
+    if not args.skip_throughput:
+        raw["blank"] = words_per_second(spacy.blank("en"), texts, args.batch_size)
+        print(f"spacy.blank('en'): {raw['blank']}", flush=True)
+        raw["elmo"] = words_per_second(make_nlp(model_dir, args.layer_cache_mb), texts, args.batch_size)
+        print(f"blank + elmo: {raw['elmo']}", flush=True)
     if not args.skip_memory:
         stream = [" ".join(s) for s in conll_sentences(CONLL_TRAIN, limit=args.memory_docs)]
-        print(f"memory over {len(stream)} docs (default settings):", flush=True)
-        raw["memory"] = memory_profile(make_nlp(model_dir), stream, args.batch_size)
+        print(f"memory over {len(stream)} docs (component cache_size_mb={'default' if args.layer_cache_mb is None else args.layer_cache_mb}):", flush=True)
+        raw["memory"] = memory_profile(make_nlp(model_dir, args.layer_cache_mb), stream, args.batch_size)
     raw["load_average_after"] = os.getloadavg()
     print(f"load average before {raw['load_average_before']}, after {raw['load_average_after']}")
     if args.json:
