@@ -22,6 +22,17 @@ MIN_WIDTH_ANY_ROWS = 512
 _PREPARED: Dict[int, Tuple[weakref.ref, Tuple, torch.Tensor]] = {}
 
 
+def _find_pointwise_linear():
+    """oneDNN linear taking and returning dense tensors (PyTorch >= 2.1); None where missing."""
+    try:
+        return torch.ops.mkldnn._linear_pointwise
+    except (AttributeError, RuntimeError):
+        return None
+
+
+_POINTWISE = _find_pointwise_linear()
+
+
 def usable(x: torch.Tensor, weight: torch.Tensor) -> bool:
     """Whether ``linear`` sends this product to oneDNN (CPU, float32, a shape where it wins)."""
     return (
@@ -52,6 +63,8 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] =
     """``x [n, in] @ weight[out, in].T + bias`` (a new dense tensor). Inference only: no autograd."""
     if not usable(x, weight):
         return torch.nn.functional.linear(x, weight, bias)
+    if _POINTWISE is not None:  # dense in, dense out: no layout conversions
+        return _POINTWISE(x.contiguous(), _prepared(weight), bias, "none", [], "")
     out = torch._C._nn.mkldnn_linear(x.contiguous().to_mkldnn(), _prepared(weight), None).to_dense()
     if bias is not None:
         out += bias

@@ -150,3 +150,16 @@ def test_bfloat16_opt_in_runs_the_fast_path_close_to_fp32(tiny_bilm):
         assert g.dtype == numpy.float32 and g.shape == w.shape
         if w.size:
             assert numpy.linalg.norm(g - w) <= 0.05 * numpy.linalg.norm(w)
+
+
+@pytest.mark.parametrize("route", ["pointwise", "mkldnn_linear", "mkl"])
+def test_every_matmul_route_gives_the_exact_numbers(tiny_bilm, monkeypatch, route):
+    from spacy_elmo.bilm import onednn
+
+    if route == "mkldnn_linear":
+        monkeypatch.setattr(onednn, "_POINTWISE", None)
+    if route == "mkl":
+        monkeypatch.setattr(onednn, "ENABLED", False)
+    fast = tiny_bilm.embed_sentences(SENTENCES)
+    slow = exact(tiny_bilm, lambda: tiny_bilm.embed_sentences(SENTENCES))
+    assert_close_lists(fast, slow)
