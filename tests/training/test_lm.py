@@ -32,8 +32,8 @@ def test_lm_loss_is_next_and_previous_word_prediction(tmp_path):
         for t in range(len(targets) - 1):
             logp_next = lm.output.adaptive.log_prob(top_f[t : t + 1])[0, targets[t + 1]]
             logp_prev = lm.output.adaptive.log_prob(top_b[t + 1 : t + 2])[0, targets[t]]
-            forward_nll -= float(logp_next)
-            backward_nll -= float(logp_prev)
+            forward_nll -= logp_next.item()
+            backward_nll -= logp_prev.item()
             n += 1
     assert out.n_tokens == n
     assert abs(float(out.forward_nll) - forward_nll) < 1e-3
