@@ -17,9 +17,9 @@ from typing import Dict, List, Optional
 import typer
 
 MODELS = {
-    "baseline": "spaCy CNN tok2vec (baseline)",
-    "pretrain": "spaCy CNN tok2vec + `spacy pretrain`",
-    "elmo": "spaCy CNN tok2vec + ELMo",
+    "baseline": "CNN tok2vec (baseline)",
+    "pretrain": "CNN tok2vec + `spacy pretrain`",
+    "elmo": "ELMo listener + hash embeddings (ner_elmo.cfg)",
 }
 TYPES = ["PER", "LOC", "ORG", "MISC"]
 
@@ -98,7 +98,13 @@ def main(
     output_md: Path = typer.Option(Path("results.md"), "--output"),
     output_png: Path = typer.Option(Path("results.png"), "--chart"),
     note: str = typer.Option("", "--note", help="Free text added under the header, e.g. how the runs were limited"),
+    extra: List[str] = typer.Option([], "--extra", help="Another model dir to report, as NAME=LABEL (repeatable)"),
 ):
+    for item in extra:
+        name, sep, label = item.partition("=")
+        if not sep or not name or not label:
+            raise typer.BadParameter(f"--extra takes NAME=LABEL (a folder under metrics/ and its row label), got {item!r}")
+        MODELS[name] = label
     rows = {m: load_runs(metrics_dir, training_dir, m) for m in MODELS}
     lines = [
         "# CoNLL-2003 NER: scores on eng.testb",

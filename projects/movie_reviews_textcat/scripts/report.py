@@ -18,9 +18,9 @@ from typing import Dict, List, Optional
 import typer
 
 MODELS = {
-    "baseline": "spaCy textcat ensemble (baseline)",
-    "pretrain": "spaCy textcat ensemble + `spacy pretrain`",
-    "elmo": "spaCy textcat ensemble + ELMo",
+    "baseline": "ensemble, CNN tok2vec (baseline)",
+    "pretrain": "ensemble, CNN tok2vec + `spacy pretrain`",
+    "elmo": "ensemble, ELMo listener + hash embeddings (textcat_elmo.cfg)",
 }
 METRICS = {"accuracy": "Accuracy", "macro_f": "Macro F1"}
 
