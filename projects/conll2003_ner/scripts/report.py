@@ -86,9 +86,9 @@ def chart(rows: Dict[str, List[Dict]], out: Path) -> None:
     lows = [100 * r["ents_f"] for m in done for r in rows[m]]
     ax.set_ylim(max(0.0, min(lows, default=0.0) - 15), 100)
     ax.set_title("CoNLL-2003 NER, mean ± sd over seeds")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=1, frameon=False)
     fig.tight_layout()
-    fig.savefig(out, dpi=120)
+    fig.savefig(out, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 
