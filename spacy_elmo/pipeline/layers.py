@@ -12,6 +12,10 @@ at the first call, so ``nlp.add_pipe("elmo", ...)`` followed by ``nlp(text)`` wo
 ``spacy.load`` (which restores the weights from the pipeline directory) never touches
 the source at all.
 
+Docs with sentence boundaries (``doc.has_annotation("SENT_START")``) are embedded one
+sentence at a time by default (``split_sentences``), as the original ELMo and this package's
+pretraining run the biLM: a sentence's vectors then never depend on its neighbours.
+
 Long docs (more than ``max_batch_tokens`` tokens) are split so memory stays bounded:
 
 * into sentences when the doc has sentence boundaries (``doc.has_annotation("SENT_START")``);
@@ -22,7 +26,7 @@ Long docs (more than ``max_batch_tokens`` tokens) are split so memory stays boun
   middle), so every token but those at the doc's ends sees ``>= window_overlap / 2``
   tokens of context on each side.
 
-Docs that are not split get exactly the vectors of ``BiLM.embed_sentences`` on their tokens.
+Docs (or sentences) that are not split get exactly the vectors of ``BiLM.embed_sentences`` on their tokens.
 
 Tokens are fed as their exact text, whitespace tokens included (``"\\n\\n"`` is the
 two bytes ``0x0A 0x0A`` between the begin/end-of-word markers, as the original character
@@ -250,13 +254,16 @@ def window_spans(start: int, end: int, size: int, overlap: int) -> List[Tuple[in
     return out
 
 
-def split_doc(doc: Doc, index: int, max_tokens: int, window_size: int, window_overlap: int) -> List[Segment]:
+def split_doc(
+    doc: Doc, index: int, max_tokens: int, window_size: int, window_overlap: int, split_sentences: bool = True
+) -> List[Segment]:
     n = len(doc)
     if n == 0:
         return []
-    if n <= max_tokens:
+    has_sents = doc.has_annotation("SENT_START")
+    if n <= max_tokens and not (split_sentences and has_sents):
         return [Segment(index, 0, n, 0, n)]
-    if doc.has_annotation("SENT_START"):
+    if has_sents:
         ranges = [(sent.start, sent.end) for sent in doc.sents]
     else:
         ranges = [(0, n)]
@@ -306,6 +313,7 @@ class ElmoBiLMModel(Model):
                 "stateful": False,
                 "batch_size": 64,
                 "max_batch_tokens": 4096,
+                "split_sentences": True,
                 "window_size": 256,
                 "window_overlap": 64,
                 "cache_size_mb": 0.0,
@@ -339,6 +347,7 @@ class ElmoBiLMModel(Model):
         window_size: int,
         window_overlap: int,
         cache_size_mb: float,
+        split_sentences: bool = True,
     ) -> "ElmoBiLMModel":
         """Apply the component's settings; validated here so a bad config fails at ``add_pipe``."""
         if batch_size < 1:
@@ -359,6 +368,7 @@ class ElmoBiLMModel(Model):
             stateful=stateful,
             batch_size=batch_size,
             max_batch_tokens=max_batch_tokens,
+            split_sentences=bool(split_sentences),
             window_size=window_size,
             window_overlap=window_overlap,
             cache_size_mb=float(cache_size_mb),
@@ -396,7 +406,10 @@ def bilm_forward(model: ElmoBiLMModel, docs: List[Doc], is_train: bool):
 
     segments: List[Segment] = []
     for i, doc in enumerate(docs):
-        segments.extend(split_doc(doc, i, attrs["max_batch_tokens"], attrs["window_size"], attrs["window_overlap"]))
+        segments.extend(split_doc(
+                doc, i, attrs["max_batch_tokens"], attrs["window_size"], attrs["window_overlap"],
+                attrs["split_sentences"],
+            ))
     texts = [segment_texts(docs[seg.doc], seg) for seg in segments]
 
     seg_out: List[Any] = [None] * len(segments)

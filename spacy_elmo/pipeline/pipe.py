@@ -53,6 +53,7 @@ BILM_DIR = "bilm"
         "stateful": False,
         "batch_size": 64,
         "max_batch_tokens": 4096,
+        "split_sentences": True,
         "window_size": 256,
         "window_overlap": 64,
         "cache_size_mb": 512.0,
@@ -71,6 +72,7 @@ def make_elmo(
     stateful: bool,
     batch_size: int,
     max_batch_tokens: int,
+    split_sentences: bool,
     window_size: int,
     window_overlap: int,
     cache_size_mb: float,
@@ -86,6 +88,9 @@ def make_elmo(
     frozen: keep the biLM fixed (listeners still train their mix); false fine-tunes it.
     stateful: carry LSTM states across batches as the original TF code (vectors then depend on order).
     batch_size / max_batch_tokens: rows per biLM call and the cap on rows x longest segment.
+    split_sentences: embed each sentence on its own when the doc has sentence boundaries (a
+        sentencizer, parser or senter ran), as the original ELMo and this package's pretraining do;
+        false runs the whole doc as one sequence (split only when longer than max_batch_tokens).
     window_size / window_overlap: how docs longer than max_batch_tokens are cut when they have no
         sentence boundaries (or a sentence is itself too long).
     cache_size_mb: bound of the layer cache used with a frozen, stateless biLM (0 turns it off).
@@ -102,6 +107,7 @@ def make_elmo(
         stateful=stateful,
         batch_size=batch_size,
         max_batch_tokens=max_batch_tokens,
+        split_sentences=split_sentences,
         window_size=window_size,
         window_overlap=window_overlap,
         cache_size_mb=cache_size_mb,
@@ -149,6 +155,7 @@ class ElmoComponent(TrainablePipe):
         stateful: bool = False,
         batch_size: int = 64,
         max_batch_tokens: int = 4096,
+        split_sentences: bool = True,
         window_size: int = 256,
         window_overlap: int = 64,
         cache_size_mb: float = 512.0,
@@ -178,13 +185,14 @@ class ElmoComponent(TrainablePipe):
             stateful=stateful,
             batch_size=batch_size,
             max_batch_tokens=max_batch_tokens,
+            split_sentences=split_sentences,
             window_size=window_size,
             window_overlap=window_overlap,
             cache_size_mb=cache_size_mb,
         )
         self._settings = dict(
             frozen=frozen, stateful=stateful, batch_size=batch_size, max_batch_tokens=max_batch_tokens,
-            window_size=window_size, window_overlap=window_overlap, cache_size_mb=cache_size_mb,
+            split_sentences=split_sentences, window_size=window_size, window_overlap=window_overlap, cache_size_mb=cache_size_mb,
         )
         self.model.shim.on_load.append(self._on_bilm_loaded)
 

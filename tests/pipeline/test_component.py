@@ -191,6 +191,23 @@ def test_long_doc_with_sentences_splits_into_sentences(tiny_model_dir):
             assert got.shape[1] == len(sent) and numpy.isfinite(got).all()
 
 
+@pytest.mark.parametrize("split_sentences", [True, False])
+def test_short_doc_with_sentences_is_embedded_per_sentence_by_default(tiny_model_dir, split_sentences):
+    """The biLM runs on each sentence alone, as the original ELMo and our pretraining do."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    nlp.add_pipe("elmo", config={"weights": str(tiny_model_dir), "split_sentences": split_sentences})
+    doc = nlp("The river bank was muddy. The bank raised its rates again.")
+    sents = list(doc.sents)
+    assert len(sents) == 2 and len(doc) <= 4096
+    bilm = load_bilm(tiny_model_dir)
+    per_sentence = numpy.concatenate([bilm.embed_sentences([words(s)])[0] for s in sents], axis=1)
+    whole = bilm.embed_sentences([words(doc)])[0]
+    assert not numpy.allclose(per_sentence[2], whole[2], atol=1e-4)
+    expected = per_sentence if split_sentences else whole
+    numpy.testing.assert_allclose(doc._.elmo_data.layers, expected, atol=1e-5)
+
+
 def test_frozen_cache_avoids_recomputing(tiny_nlp):
     nlp = tiny_nlp()
     elmo = nlp.get_pipe("elmo")
