@@ -34,3 +34,19 @@ def tiny_options(**overrides):
     )
     settings.update(overrides)
     return BiLMOptions(**settings)
+
+
+# A tiny exclusive textcat whose tok2vec is an ElmoListener (width 8), for pipeline-level tests.
+TINY_TEXTCAT_LISTENER_CFG = """
+[model]
+@architectures = "spacy.TextCatReduce.v1"
+exclusive_classes = true
+use_reduce_first = false
+use_reduce_last = false
+use_reduce_max = true
+use_reduce_mean = true
+
+[model.tok2vec]
+@architectures = "spacy-elmo.ElmoListener.v1"
+width = 8
+"""

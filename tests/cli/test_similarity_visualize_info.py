@@ -8,7 +8,7 @@ import spacy
 
 from spacy_elmo.analysis import cosine_matrix, find_spans, parse_layers, pca_2d
 from spacy_elmo.bilm.errors import ElmoError
-from tests.helpers import REFERENCE, needs_reference
+from tests.helpers import REFERENCE, TINY_TEXTCAT_LISTENER_CFG, needs_reference
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SENTENCES = ["The river bank was muddy.", "The bank raised rates.", "Money in the BANK, and a bank of fog."]
@@ -112,21 +112,7 @@ def test_visualize_mix_of_a_trained_pipeline(cli, tiny_model, tmp_path):
     from spacy.training import Example
     from thinc.api import Adam, Config
 
-    textcat = Config().from_str(
-        """
-[model]
-@architectures = "spacy.TextCatReduce.v1"
-exclusive_classes = true
-use_reduce_first = false
-use_reduce_last = false
-use_reduce_max = true
-use_reduce_mean = true
-
-[model.tok2vec]
-@architectures = "spacy-elmo.ElmoListener.v1"
-width = 8
-"""
-    )
+    textcat = Config().from_str(TINY_TEXTCAT_LISTENER_CFG)
     nlp = spacy.blank("en")
     nlp.add_pipe("elmo", config={"weights": str(tiny_model)})
     nlp.add_pipe("textcat", config=textcat)

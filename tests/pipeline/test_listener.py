@@ -2,6 +2,8 @@
 import numpy
 import pytest
 import spacy
+
+from tests.helpers import TINY_TEXTCAT_LISTENER_CFG
 import torch
 from spacy.training import Example
 from thinc.api import Adam, Config
@@ -30,19 +32,7 @@ rows = [200, 50]
 include_static_vectors = false
 """
 
-TEXTCAT_MODEL = """
-[model]
-@architectures = "spacy.TextCatReduce.v1"
-exclusive_classes = true
-use_reduce_first = false
-use_reduce_last = false
-use_reduce_max = true
-use_reduce_mean = true
-
-[model.tok2vec]
-@architectures = "spacy-elmo.ElmoListener.v1"
-width = 8
-"""
+TEXTCAT_MODEL = TINY_TEXTCAT_LISTENER_CFG
 
 DATA = [
     ("Alice lives in Paris .", [(0, 5, "PER"), (15, 20, "LOC")], "POS"),

@@ -11,20 +11,9 @@ from thinc.api import Config
 from spacy_elmo.bilm import load_bilm, save_original
 from spacy_elmo.bilm.errors import ElmoError, OptionsError, WeightFileError
 from tests.cli.conftest import save_tiny_model
+from tests.helpers import TINY_TEXTCAT_LISTENER_CFG
 
-TEXTCAT = """
-[model]
-@architectures = "spacy.TextCatReduce.v1"
-exclusive_classes = true
-use_reduce_first = false
-use_reduce_last = false
-use_reduce_max = true
-use_reduce_mean = true
-
-[model.tok2vec]
-@architectures = "spacy-elmo.ElmoListener.v1"
-width = 8
-"""
+TEXTCAT = TINY_TEXTCAT_LISTENER_CFG
 
 
 def one_red_line(result, *needles):
