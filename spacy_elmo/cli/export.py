@@ -57,11 +57,17 @@ def export(
     except ElmoError as err:
         typer.secho(str(err), fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
+    _check_round_trip(diff, half, f"Exported weights give different vectors; do not use {weights}.")
+    typer.echo(f"wrote {out_dir / 'options.json'} and {weights} (reloaded: max vector difference {diff:.1e})")
+
+
+
+def _check_round_trip(diff: float, half: bool, problem: str) -> None:
+    """Refuse a written model whose reloaded vectors differ from the source's (float16 storage rounds)."""
     limit = 5e-2 if half else 1e-6
     if diff > limit:
-        typer.secho(f"Exported weights give different vectors (max difference {diff:.2e}); do not use {weights}.", fg=typer.colors.RED, err=True)
+        typer.secho(f"{problem} (max difference {diff:.2e}, allowed {limit:.0e})", fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
-    typer.echo(f"wrote {out_dir / 'options.json'} and {weights} (reloaded: max vector difference {diff:.1e})")
 
 
 @app.command()
@@ -82,8 +88,5 @@ def convert(
     except ElmoError as err:
         typer.secho(str(err), fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
-    limit = 1e-2 if half else 1e-6
-    if diff > limit:
-        typer.secho(f"Converted weights give different vectors (max difference {diff:.2e}).", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1)
+    _check_round_trip(diff, half, f"Converted weights give different vectors; do not use {out_dir}.")
     typer.echo(f"wrote {out_dir} ({'float16' if half else 'float32'}; reloaded: max vector difference {diff:.1e})")

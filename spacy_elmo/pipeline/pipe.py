@@ -179,21 +179,12 @@ class ElmoComponent(TrainablePipe):
         self.frozen = frozen
         self.cfg: Dict = {}
         self._pending_update = False
-        self.model.configure(
-            source,
-            frozen=frozen,
-            stateful=stateful,
-            batch_size=batch_size,
-            max_batch_tokens=max_batch_tokens,
-            split_sentences=split_sentences,
-            window_size=window_size,
-            window_overlap=window_overlap,
-            cache_size_mb=cache_size_mb,
-        )
+        # Kept so from_disk/from_bytes can re-apply the same settings to a restored model.
         self._settings = dict(
             frozen=frozen, stateful=stateful, batch_size=batch_size, max_batch_tokens=max_batch_tokens,
             split_sentences=split_sentences, window_size=window_size, window_overlap=window_overlap, cache_size_mb=cache_size_mb,
         )
+        self.model.configure(source, **self._settings)
         self.model.shim.on_load.append(self._on_bilm_loaded)
 
     # -- the biLM -----------------------------------------------------------------------------------
