@@ -39,7 +39,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy
 import srsly
@@ -254,19 +254,57 @@ def window_spans(start: int, end: int, size: int, overlap: int) -> List[Tuple[in
     return out
 
 
+SPLIT_SENTENCES_MODES = (True, False, "sentencizer")
+_RULE_SENTENCIZER: List[Any] = []
+
+
+def check_split_sentences(value: Any) -> Union[bool, str]:
+    if value not in SPLIT_SENTENCES_MODES or (value in (0, 1) and not isinstance(value, bool)):
+        raise ValueError(
+            f"'elmo' split_sentences must be true, false or \"sentencizer\", got {value!r}. true: the doc's own "
+            "sentences when it has them; \"sentencizer\": also find sentences in docs without boundaries, "
+            "by spaCy's rule-based sentencizer (without changing the doc); false: never split sentences."
+        )
+    return value
+
+
+def rule_sentence_ranges(doc: Doc) -> List[Tuple[int, int]]:
+    """Sentences as spaCy's rule-based ``Sentencizer`` (the rule this package's pretraining uses)
+    would set them, computed without writing them to the doc: a downstream parser or NER that
+    keeps entities inside sentences is not constrained by boundaries only the biLM needs."""
+    if not _RULE_SENTENCIZER:
+        from spacy.pipeline import Sentencizer
+
+        _RULE_SENTENCIZER.append(Sentencizer())
+    starts = _RULE_SENTENCIZER[0].predict([doc])[0]
+    cuts = [i for i, is_start in enumerate(starts) if is_start and i > 0] + [len(doc)]
+    ranges, begin = [], 0
+    for cut in cuts:
+        ranges.append((begin, cut))
+        begin = cut
+    return ranges
+
+
 def split_doc(
-    doc: Doc, index: int, max_tokens: int, window_size: int, window_overlap: int, split_sentences: bool = True
+    doc: Doc, index: int, max_tokens: int, window_size: int, window_overlap: int,
+    split_sentences: Union[bool, str] = True,
 ) -> List[Segment]:
     n = len(doc)
     if n == 0:
         return []
     has_sents = doc.has_annotation("SENT_START")
-    if n <= max_tokens and not (split_sentences and has_sents):
+    if n <= max_tokens and not split_sentences:
         return [Segment(index, 0, n, 0, n)]
-    if has_sents:
+    if split_sentences and has_sents:
+        ranges = [(sent.start, sent.end) for sent in doc.sents]
+    elif split_sentences == "sentencizer":
+        ranges = rule_sentence_ranges(doc)
+    elif has_sents:  # too long: its own sentences are still the best places to cut
         ranges = [(sent.start, sent.end) for sent in doc.sents]
     else:
         ranges = [(0, n)]
+    if len(ranges) == 1 and n <= max_tokens:
+        return [Segment(index, 0, n, 0, n)]
     segments = []
     for a, b in ranges:
         size = window_size if b - a > max_tokens else b - a
@@ -347,7 +385,7 @@ class ElmoBiLMModel(Model):
         window_size: int,
         window_overlap: int,
         cache_size_mb: float,
-        split_sentences: bool = True,
+        split_sentences: Union[bool, str] = True,
     ) -> "ElmoBiLMModel":
         """Apply the component's settings; validated here so a bad config fails at ``add_pipe``."""
         if batch_size < 1:
@@ -368,7 +406,7 @@ class ElmoBiLMModel(Model):
             stateful=stateful,
             batch_size=batch_size,
             max_batch_tokens=max_batch_tokens,
-            split_sentences=bool(split_sentences),
+            split_sentences=check_split_sentences(split_sentences),
             window_size=window_size,
             window_overlap=window_overlap,
             cache_size_mb=float(cache_size_mb),

@@ -72,7 +72,7 @@ def make_elmo(
     stateful: bool,
     batch_size: int,
     max_batch_tokens: int,
-    split_sentences: bool,
+    split_sentences: Union[bool, str],
     window_size: int,
     window_overlap: int,
     cache_size_mb: float,
@@ -90,6 +90,8 @@ def make_elmo(
     batch_size / max_batch_tokens: rows per biLM call and the cap on rows x longest segment.
     split_sentences: embed each sentence on its own when the doc has sentence boundaries (a
         sentencizer, parser or senter ran), as the original ELMo and this package's pretraining do;
+        "sentencizer" also splits docs without boundaries by spaCy's rule-based sentencizer (the
+        pretraining's rule) without writing them to the doc, so a downstream NER is not bound by them;
         false runs the whole doc as one sequence (split only when longer than max_batch_tokens).
     window_size / window_overlap: how docs longer than max_batch_tokens are cut when they have no
         sentence boundaries (or a sentence is itself too long).
@@ -155,7 +157,7 @@ class ElmoComponent(TrainablePipe):
         stateful: bool = False,
         batch_size: int = 64,
         max_batch_tokens: int = 4096,
-        split_sentences: bool = True,
+        split_sentences: Union[bool, str] = True,
         window_size: int = 256,
         window_overlap: int = 64,
         cache_size_mb: float = 512.0,

@@ -208,6 +208,33 @@ def test_short_doc_with_sentences_is_embedded_per_sentence_by_default(tiny_model
     numpy.testing.assert_allclose(doc._.elmo_data.layers, expected, atol=1e-5)
 
 
+@pytest.mark.parametrize("mode", [True, "sentencizer"])
+def test_sentencizer_mode_splits_docs_without_boundaries_and_leaves_them_unset(tiny_model_dir, mode):
+    """"sentencizer" embeds per rule-based sentence, but writes no boundaries (a downstream NER
+    must not be bound by them); true leaves a doc without boundaries whole."""
+    text = "The river bank was muddy. The bank raised its rates again!"
+    with_sents = spacy.blank("en")
+    with_sents.add_pipe("sentencizer")
+    sents = [words(s) for s in with_sents(text).sents]
+    nlp = spacy.blank("en")
+    nlp.add_pipe("elmo", config={"weights": str(tiny_model_dir), "split_sentences": mode})
+    doc = nlp(text)
+    assert not doc.has_annotation("SENT_START")
+    bilm = load_bilm(tiny_model_dir)
+    if mode == "sentencizer":
+        expected = numpy.concatenate([bilm.embed_sentences([s])[0] for s in sents], axis=1)
+    else:
+        expected = bilm.embed_sentences([words(doc)])[0]
+    numpy.testing.assert_allclose(doc._.elmo_data.layers, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("bad", ["yes", "sentences", "punct"])
+def test_bad_split_sentences_names_the_choices(tiny_model_dir, bad):
+    nlp = spacy.blank("en")
+    with pytest.raises(Exception, match="sentencizer"):
+        nlp.add_pipe("elmo", config={"weights": str(tiny_model_dir), "split_sentences": bad})
+
+
 def test_frozen_cache_avoids_recomputing(tiny_nlp):
     nlp = tiny_nlp()
     elmo = nlp.get_pipe("elmo")
