@@ -6,8 +6,11 @@ Why it is faster than the exact path (``lstm.py``), which stays the one used for
   step's rows are one contiguous block;
 - the input half of every gate (and the bias) is one matmul per layer and direction over all
   real tokens; only ``h @ W_h`` stays in the loop;
-- both directions advance in the same step, sharing one set of elementwise kernels, computed
-  in place (at these sizes memory traffic costs as much as the matmuls).
+- on CPU in float32 each direction's whole stack runs as one TorchScript loop
+  (``lstm_direction``: no Python per op, fused post-ops, no ``tanh``), the two directions
+  at once on their own threads (``direction_threads``);
+- elsewhere (GPU, bfloat16) both directions advance in the same Python-level step, sharing
+  one set of elementwise kernels, computed in place.
 Only for no-grad evaluation: it writes into preallocated buffers, which autograd cannot follow.
 """
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import List, Optional, Tuple
 
 import torch
 
-from . import onednn
+from . import direction_threads, lstm_direction, onednn
 from .lstm import BiLstmStack, LstmWithProjection, State, reverse_padded
 
 Pair = Tuple[LstmWithProjection, LstmWithProjection]  # (forward, backward) of one layer
@@ -148,6 +151,82 @@ def fast_bilstm(
     packing = Packing.of(run_lengths, steps)
     x = inputs[packing.order]
     backward_x = reverse_padded(x, lengths[packing.order])  # reversed over the full length
+    if _scripted_usable(inputs):
+        forward_out, backward_out, final_states = _scripted_bilstm(stack, packing, x, backward_x, states)
+    else:
+        forward_out, backward_out, final_states = _stepwise_bilstm(stack, packing, x, backward_x, states)
+    forward_out = [packing.unpack(out)[packing.restore] for out in forward_out]
+    backward_out = [reverse_padded(packing.unpack(out), lengths[packing.order])[packing.restore] for out in backward_out]
+    return forward_out, backward_out, final_states
+
+
+def _scripted_usable(inputs: torch.Tensor) -> bool:
+    """The per-direction TorchScript loop serves CPU float32 through oneDNN; the rest steps in Python."""
+    return (
+        inputs.device.type == "cpu"
+        and inputs.dtype == torch.float32
+        and onednn.pointwise_available()
+        and lstm_direction.scripted() is not None
+    )
+
+
+def _double_new_input_rows(weight: torch.Tensor) -> torch.Tensor:
+    cell = weight.shape[0] // 4
+    doubled = weight.clone()
+    doubled[cell : 2 * cell] *= 2.0
+    return doubled
+
+
+def _scripted_bilstm(
+    stack: BiLstmStack, packing: Packing, x: torch.Tensor, backward_x: torch.Tensor, states: Optional[List[State]]
+) -> Tuple[List[torch.Tensor], List[torch.Tensor], List[State]]:
+    """Both directions through ``lstm_direction``, concurrently where threads allow.
+    Returns packed outputs per layer and direction, and the final states in batch order."""
+    batch = x.shape[0]
+    has_steps = (packing.lengths > 0)[:, None]
+    offsets = torch.tensor(packing.offsets + [0], dtype=torch.long)
+    last_index = offsets[(packing.lengths - 1).clamp(min=0)] + torch.arange(batch)
+    options = stack.options
+    jobs = []
+    for d, (layers, packed) in enumerate(((stack.forward_layers, packing.pack(x)), (stack.backward_layers, packing.pack(backward_x)))):
+        initial_h = [states[2 * layer + d][0][packing.order].contiguous() for layer in range(len(layers))] if states is not None else []
+        initial_c = [states[2 * layer + d][1][packing.order].contiguous() for layer in range(len(layers))] if states is not None else []
+        jobs.append(
+            (
+                packed.contiguous(),
+                [onednn.prepared(lstm.input_linearity.weight, "new_input_doubled", _double_new_input_rows) for lstm in layers],
+                [_double_new_input_rows(lstm.state_linearity.bias) for lstm in layers],
+                [onednn.prepared(lstm.state_linearity.weight, "new_input_doubled", _double_new_input_rows) for lstm in layers],
+                [onednn.prepared(lstm.projection.weight) for lstm in layers],
+                initial_h,
+                initial_c,
+                packing.live_rows,
+                packing.offsets,
+                last_index,
+                batch,
+                float(options.cell_clip or 0.0),
+                float(options.proj_clip or 0.0),
+                bool(options.use_skip_connections),
+            )
+        )
+    results = direction_threads.run_both(lstm_direction.scripted(), jobs[0], jobs[1])
+    outputs = [results[0][0], results[1][0]]
+    final_states: List[State] = []
+    for layer in range(options.n_layers):
+        for d in range(2):
+            h_last, c_last = results[d][1][layer], results[d][2][layer]
+            h0 = states[2 * layer + d][0][packing.order] if states is not None else torch.zeros_like(h_last)
+            h = torch.where(has_steps, h_last, h0)
+            final_states.append((h[packing.restore], c_last[packing.restore]))
+    return outputs[0], outputs[1], final_states
+
+
+def _stepwise_bilstm(
+    stack: BiLstmStack, packing: Packing, x: torch.Tensor, backward_x: torch.Tensor, states: Optional[List[State]]
+) -> Tuple[List[torch.Tensor], List[torch.Tensor], List[State]]:
+    """Both directions in the same Python-level steps (any device and dtype).
+    Returns packed outputs per layer and direction, and the final states in batch order."""
+    batch = x.shape[0]
     layer_in = torch.stack([packing.pack(x), packing.pack(backward_x)])  # [2, N, P]
     has_steps = (packing.lengths > 0)[:, None]
     forward_out: List[torch.Tensor] = []
@@ -159,16 +238,16 @@ def fast_bilstm(
             c = torch.stack([states[2 * layer][1], states[2 * layer + 1][1]])[:, packing.order].contiguous()
         else:
             h0 = None
-            c = inputs.new_zeros(2, batch, lstms[0].cell_size)
+            c = x.new_zeros(2, batch, lstms[0].cell_size)
         out = _run_layer(lstms, layer_in, packing, h0, c)
         if h0 is None:
-            h0 = inputs.new_zeros(2, batch, lstms[0].proj_size)
+            h0 = x.new_zeros(2, batch, lstms[0].proj_size)
         h = [torch.where(has_steps, packing.last(out[d]), h0[d])[packing.restore] for d in range(2)]
         c = c[:, packing.restore]
         final_states += [(h[0], c[0]), (h[1], c[1])]
         if layer > 0 and stack.options.use_skip_connections:
             out += layer_in
-        forward_out.append(packing.unpack(out[0])[packing.restore])
-        backward_out.append(reverse_padded(packing.unpack(out[1]), lengths[packing.order])[packing.restore])
+        forward_out.append(out[0])
+        backward_out.append(out[1])
         layer_in = out
     return forward_out, backward_out, final_states

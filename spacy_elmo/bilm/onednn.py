@@ -10,7 +10,7 @@ never go stale; they cost one extra copy of the weights they serve.
 from __future__ import annotations
 
 import weakref
-from typing import Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 
@@ -19,7 +19,7 @@ ENABLED = True
 MAX_ROWS_ANY_WIDTH = 64
 MIN_WIDTH_ANY_ROWS = 512
 
-_PREPARED: Dict[int, Tuple[weakref.ref, Tuple, torch.Tensor]] = {}
+_PREPARED: Dict[Tuple[int, str], Tuple[weakref.ref, Tuple, torch.Tensor]] = {}
 
 
 def _find_pointwise_linear():
@@ -47,16 +47,28 @@ def usable(x: torch.Tensor, weight: torch.Tensor) -> bool:
     )
 
 
-def _prepared(tensor: torch.Tensor) -> torch.Tensor:
-    """The oneDNN copy of ``tensor``, rebuilt when it was changed in place or replaced."""
+def _prepared(tensor: torch.Tensor, variant: str = "", derive: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> torch.Tensor:
+    """The oneDNN copy of ``tensor`` (of ``derive(tensor)`` for a named ``variant``), rebuilt
+    when ``tensor`` was changed in place or replaced."""
     key = (tensor._version, tensor.data_ptr(), tuple(tensor.shape))
-    entry = _PREPARED.get(id(tensor))
+    slot = (id(tensor), variant)
+    entry = _PREPARED.get(slot)
     if entry is None or entry[0]() is not tensor or entry[1] != key:
-        ident = id(tensor)
-        ref = weakref.ref(tensor, lambda _ref, ident=ident: _PREPARED.pop(ident, None))
-        entry = (ref, key, tensor.detach().to_mkldnn())
-        _PREPARED[ident] = entry
+        ref = weakref.ref(tensor, lambda _ref, slot=slot: _PREPARED.pop(slot, None))
+        source = tensor.detach() if derive is None else derive(tensor.detach())
+        entry = (ref, key, source.to_mkldnn())
+        _PREPARED[slot] = entry
     return entry[2]
+
+
+def prepared(tensor: torch.Tensor, variant: str = "", derive: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> torch.Tensor:
+    """Public name of ``_prepared``: a cached oneDNN copy of a weight, or of a derived form of it."""
+    return _prepared(tensor, variant, derive)
+
+
+def pointwise_available() -> bool:
+    """Whether the dense-in/dense-out oneDNN linear (and its fused post-ops) can be used at all."""
+    return ENABLED and _POINTWISE is not None and torch.backends.mkldnn.is_available()
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None) -> torch.Tensor:
