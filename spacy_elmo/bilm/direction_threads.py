@@ -11,6 +11,7 @@ release the GIL (the TorchScript loop of ``lstm_direction`` does) to overlap.
 """
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Optional, Tuple
@@ -22,6 +23,18 @@ ENABLED = True
 
 _pool: Optional[ThreadPoolExecutor] = None
 _pool_lock = threading.Lock()
+
+
+def _forget_pool_in_forked_child() -> None:
+    """A forked child has none of the parent's threads; an inherited executor would queue work
+    that no thread ever runs. Start afresh (a new pool on the child's first use)."""
+    global _pool, _pool_lock
+    _pool = None
+    _pool_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_in_forked_child)
 
 
 def _executor() -> ThreadPoolExecutor:

@@ -1,0 +1,183 @@
+"""The CPU float32 LSTM route (TorchScript loop per direction, directions on worker threads)
+gives the exact path's numbers, and leaves the caller's thread settings as they were."""
+import os
+import signal
+import threading
+import time
+
+import numpy
+import pytest
+import torch
+
+from spacy_elmo.bilm import BiLM, direction_threads, lstm_direction
+from spacy_elmo.bilm.fast_lstm import fast_bilstm
+from tests.helpers import needs_reference, tiny_options
+
+SENTENCES = [
+    "one two three four five six seven".split(),  # odd length
+    ["single"],
+    "a b".split(),
+    "the the the the dog barked at the the cat .".split(),
+    ["x" * 30, "y"],
+]
+
+
+@pytest.fixture
+def threads():
+    """Run a test at a given intra-op thread count, then put the count back."""
+    before = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def route_calls(monkeypatch):
+    """Counts the calls that took the scripted route, so a test knows it tested that route."""
+    calls = []
+    original = direction_threads.run_both
+
+    def counting(fn, first, second):
+        calls.append(threading.get_ident())
+        return original(fn, first, second)
+
+    monkeypatch.setattr(direction_threads, "run_both", counting)
+    return calls
+
+
+def exact(bilm, fn):
+    bilm.fast_inference = False
+    try:
+        return fn()
+    finally:
+        bilm.fast_inference = True
+
+
+def assert_same(got, want, atol=1e-5):
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape
+        numpy.testing.assert_allclose(g, w, atol=atol, rtol=1e-5)
+
+
+def test_the_scripted_route_compiles_here():
+    assert lstm_direction.scripted() is not None
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize(
+    "sentences",
+    [SENTENCES, [["alone"]], [SENTENCES[0]], [["a"], ["b"], ["c"]], [SENTENCES[3], [], SENTENCES[1]]],
+    ids=["mixed", "one-token", "batch-of-one", "single-token-rows", "with-empty"],
+)
+def test_scripted_route_matches_exact_path(tiny_bilm, threads, route_calls, n_threads, sentences):
+    threads(n_threads)
+    fast = tiny_bilm.embed_sentences(sentences, batch_size=4)
+    assert route_calls, "the scripted route was not taken"
+    slow = exact(tiny_bilm, lambda: tiny_bilm.embed_sentences(sentences, batch_size=4))
+    assert_same(fast, slow)
+
+
+def test_empty_list_gives_empty_result(tiny_bilm):
+    assert tiny_bilm.embed_sentences([]) == []
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_outputs_and_final_states_match_with_given_states_and_empty_rows(tiny_bilm, threads, route_calls, n_threads):
+    """The raw stack, with initial states and a row without steps, as stateful runs use it."""
+    threads(n_threads)
+    torch.manual_seed(5)
+    stack = tiny_bilm.lstm
+    lengths = torch.tensor([3, 0, 7, 1, 4])
+    inputs = torch.randn(5, 7, 8)
+    states = [(torch.randn(5, 8), torch.randn(5, 24)) for _ in range(4)]
+    with torch.no_grad():
+        fast = fast_bilstm(stack, inputs, lengths, states)
+        slow = stack(inputs, lengths, states)
+    assert route_calls
+    mask = (torch.arange(7)[None, :] < lengths[:, None])[..., None]
+    for f, s in zip(fast[0] + fast[1], slow[0] + slow[1]):
+        torch.testing.assert_close(f * mask, s * mask, atol=1e-5, rtol=1e-5)
+    for (fh, fc), (sh, sc) in zip(fast[2], slow[2]):
+        torch.testing.assert_close(fh, sh, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(fc, sc, atol=1e-5, rtol=1e-5)
+
+
+def test_without_clipping_or_skip_connections():
+    torch.manual_seed(6)
+    bilm = BiLM(tiny_options(cell_clip=0.0, proj_clip=0.0, use_skip_connections=False, n_layers=3))
+    with torch.no_grad():
+        for p in bilm.parameters():
+            p.uniform_(-0.5, 0.5)
+    bilm.eval()
+    fast = bilm.embed_sentences(SENTENCES)
+    slow = exact(bilm, lambda: bilm.embed_sentences(SENTENCES))
+    assert_same(fast, slow)
+
+
+@needs_reference
+def test_scripted_route_in_one_thread_matches_exact_path_on_reference_weights(reference_model, threads, route_calls):
+    """(test_fast_inference checks the same at the default thread count, directions in workers.)"""
+    threads(1)
+    bilm, sentences, _ = reference_model
+    batch = [s.split() for k in range(3) for s in sentences[k][:4]]
+    fast = bilm.embed_sentences(batch, batch_size=7)
+    assert route_calls
+    slow = exact(bilm, lambda: bilm.embed_sentences(batch, batch_size=7))
+    assert_same(fast, slow)
+
+
+def test_caller_thread_settings_are_unchanged(tiny_bilm, threads):
+    threads(2)
+    tiny_bilm.embed_sentences(SENTENCES)
+    assert torch.get_num_threads() == 2
+    seen = []
+    later = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    later.start()
+    later.join()
+    assert seen == [2]  # threads started afterwards still get the process default
+
+
+def test_one_thread_runs_both_directions_in_the_calling_thread(threads):
+    threads(1)
+    where = direction_threads.run_both(lambda: threading.get_ident(), (), ())
+    assert where == (threading.get_ident(), threading.get_ident())
+
+
+def test_two_threads_run_directions_in_workers_with_one_thread_each(threads):
+    threads(2)
+    seen = direction_threads.run_both(lambda: (threading.get_ident(), torch.get_num_threads()), (), ())
+    assert all(ident != threading.get_ident() and n == 1 for ident, n in seen)
+    assert torch.get_num_threads() == 2
+
+
+def test_worker_errors_reach_the_caller(threads):
+    threads(2)
+
+    def fail():
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        direction_threads.run_both(fail, (), ())
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_does_not_wait_on_the_parents_worker_threads(threads):
+    threads(2)
+    direction_threads.run_both(lambda: None, (), ())  # the parent's worker threads exist now
+    pid = os.fork()
+    if pid == 0:  # child: a pool inherited as is would queue the work and never run it
+        code = 1
+        try:
+            code = 0 if direction_threads.run_both(lambda: 7, (), ()) == (7, 7) else 1
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked child hung in run_both")
