@@ -48,7 +48,9 @@ def test_config_trains_with_spacy_train(name, component, corpus, tiny_model_dir,
     assert doc._.elmo_data.layers.shape == (3, 5, 16)
     assert numpy.isfinite(doc[0]._.elmo).all()
     listener = nlp.get_pipe("elmo").listeners[0]
-    assert listener.upstream_name == "elmo" and listener.get_dim("nO") == 256 + (96 if component == "ner" else 64)
+    # no projection: the biLM's own width (16 for the tiny model), then the baseline's CNN tok2vec (96)
+    assert listener.upstream_name == "elmo" and listener.get_dim("nO") == 16 + 96
+    assert listener.attrs["layer_norm"] is True
 
 
 def test_config_without_weights_names_the_setting(monkeypatch):
