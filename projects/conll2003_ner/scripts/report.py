@@ -19,7 +19,7 @@ import typer
 MODELS = {
     "baseline": "CNN tok2vec (baseline)",
     "pretrain": "CNN tok2vec + `spacy pretrain`",
-    "elmo": "ELMo listener + hash embeddings (ner_elmo.cfg)",
+    "elmo": "CNN tok2vec + ELMo listener (ner_elmo.cfg)",
 }
 TYPES = ["PER", "LOC", "ORG", "MISC"]
 

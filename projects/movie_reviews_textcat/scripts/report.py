@@ -20,7 +20,7 @@ import typer
 MODELS = {
     "baseline": "ensemble, CNN tok2vec (baseline)",
     "pretrain": "ensemble, CNN tok2vec + `spacy pretrain`",
-    "elmo": "ensemble, ELMo listener + hash embeddings (textcat_elmo.cfg)",
+    "elmo": "ensemble, CNN tok2vec + ELMo listener (textcat_elmo.cfg)",
 }
 METRICS = {"accuracy": "Accuracy", "macro_f": "Macro F1"}
 
