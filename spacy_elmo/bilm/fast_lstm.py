@@ -207,6 +207,7 @@ def _scripted_bilstm(
                 float(options.cell_clip or 0.0),
                 float(options.proj_clip or 0.0),
                 bool(options.use_skip_connections),
+                lstm_direction.MAX_STEP_ROWS,
             )
         )
     results = direction_threads.run_both(lstm_direction.scripted(), jobs[0], jobs[1])

@@ -22,14 +22,54 @@ from typing import List, Optional, Tuple, Union
 import torch
 from torch import Tensor
 
+from .onednn import padded_rows
 
-def _linear(x: Tensor, weight: Tensor, clip: float) -> Tensor:
+
+#: Steps with more rows run in blocks of this many, so oneDNN compiles kernels for at most
+#: this many row counts per product (``onednn.padded_rows`` says why that matters). Passed
+#: to the scripted loop as ``max_rows`` (TorchScript reads no mutable globals).
+MAX_STEP_ROWS = 64
+
+
+def _projection(x: Tensor, weight: Tensor, clip: float, max_rows: int) -> Tensor:
     """``x @ weight.T`` (oneDNN-packed weight), clipped to ``[-clip, clip]`` when ``clip > 0``."""
     scalars = torch.jit.annotate(List[Optional[Union[int, float, complex]]], [])  # the schema's Scalar?[]
+    attr = "none"
     if clip > 0.0:
         scalars = torch.jit.annotate(List[Optional[Union[int, float, complex]]], [-clip, clip])
-        return torch.ops.mkldnn._linear_pointwise(x, weight, None, "hardtanh", scalars, "")
-    return torch.ops.mkldnn._linear_pointwise(x, weight, None, "none", scalars, "")
+        attr = "hardtanh"
+    rows = x.shape[0]
+    if rows <= max_rows:
+        return torch.ops.mkldnn._linear_pointwise(x, weight, None, attr, scalars, "")
+    blocks: List[Tensor] = []
+    for start in range(0, rows, max_rows):
+        size = min(max_rows, rows - start)
+        blocks.append(torch.ops.mkldnn._linear_pointwise(x.narrow(0, start, size), weight, None, attr, scalars, ""))
+    return torch.cat(blocks)
+
+
+def _recurrent(h: Tensor, input_gates: Tensor, weight: Tensor, max_rows: int) -> Tensor:
+    """``input_gates + h @ weight.T`` (oneDNN-packed weight), the sum as a post-op."""
+    rows = h.shape[0]
+    if rows <= max_rows:
+        return torch.ops.mkldnn._linear_pointwise(h, input_gates, weight, None, "add")
+    blocks: List[Tensor] = []
+    for start in range(0, rows, max_rows):
+        size = min(max_rows, rows - start)
+        blocks.append(torch.ops.mkldnn._linear_pointwise(h.narrow(0, start, size), input_gates.narrow(0, start, size), weight, None, "add"))
+    return torch.cat(blocks)
+
+
+def _input_gates(x: Tensor, weight: Tensor, bias: Tensor, max_rows: int) -> Tensor:
+    """``x @ weight.T + bias`` over every real step, rows padded as ``onednn.padded_rows`` does."""
+    rows = x.shape[0]
+    if rows == 0:
+        return x.new_zeros(0, weight.shape[0])
+    padded = padded_rows(rows, max_rows)
+    if padded != rows:
+        x = torch.constant_pad_nd(x, [0, 0, 0, padded - rows], 0.0)
+    no_scalars = torch.jit.annotate(List[Optional[Union[int, float, complex]]], [])
+    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", no_scalars, "").narrow(0, 0, rows)
 
 
 def run_direction(
@@ -47,6 +87,7 @@ def run_direction(
     cell_clip: float,
     proj_clip: float,
     skip_connections: bool,
+    max_rows: int,
 ) -> Tuple[List[Tensor], List[Tensor], List[Tensor]]:
     """Every layer of one direction over packed ``inputs [N, P]`` (``Packing`` layout).
 
@@ -56,17 +97,16 @@ def run_direction(
     lists for a zero state. ``last_index [B]``: each row's packed index at its final step
     (any valid index for rows without steps). Returns per layer the packed outputs ``[N, P]``
     (skip connection added), the final outputs ``[B, P]`` (garbage for rows without steps)
-    and the final cells ``[B, H]``.
+    and the final cells ``[B, H]``. ``max_rows``: ``MAX_STEP_ROWS``.
     """
     outputs: List[Tensor] = []
     final_h: List[Tensor] = []
     final_c: List[Tensor] = []
     layer_in = inputs
     stateful = len(initial_h) > 0
-    no_scalars = torch.jit.annotate(List[Optional[Union[int, float, complex]]], [])
     for layer in range(len(input_weights)):
         cell = input_weights[layer].shape[0] // 4
-        gates_all = torch.ops.mkldnn._linear_pointwise(layer_in, input_weights[layer], input_biases[layer], "none", no_scalars, "")
+        gates_all = _input_gates(layer_in, input_weights[layer], input_biases[layer], max_rows)
         h: Optional[Tensor] = None
         if stateful:
             h = initial_h[layer]
@@ -80,7 +120,7 @@ def run_direction(
                 break
             gates = gates_all.narrow(0, offsets[t], n)
             if h is not None:
-                gates = torch.ops.mkldnn._linear_pointwise(h.narrow(0, 0, n), gates, recurrent_weights[layer], None, "add")
+                gates = _recurrent(h.narrow(0, 0, n), gates, recurrent_weights[layer], max_rows)
             gates.sigmoid_()
             i = gates.narrow(1, 0, cell)
             s = gates.narrow(1, cell, cell)
@@ -92,7 +132,7 @@ def run_direction(
             if cell_clip > 0.0:
                 m_t.clamp_(-2.0 * cell_clip, 2.0 * cell_clip)
             hidden = torch.addcmul(o, o, torch.sigmoid(m_t), value=-2.0)  # o * tanh(c)
-            h = _linear(hidden, projection_weights[layer], proj_clip)
+            h = _projection(hidden, projection_weights[layer], proj_clip, max_rows)
             steps.append(h)
         if len(steps) > 0:
             out = torch.cat(steps)

@@ -18,6 +18,8 @@ import torch
 ENABLED = True
 MAX_ROWS_ANY_WIDTH = 64
 MIN_WIDTH_ANY_ROWS = 512
+#: The row count oneDNN lays weights out for (``_pack``).
+LAYOUT_ROWS = 32
 
 _PREPARED: Dict[Tuple[int, str], Tuple[weakref.ref, Tuple, torch.Tensor]] = {}
 
@@ -47,16 +49,39 @@ def usable(x: torch.Tensor, weight: torch.Tensor) -> bool:
     )
 
 
+def _find_reorder():
+    """oneDNN's own weight layout for a linear (as ``torch.compile`` prepacks it); None where missing."""
+    try:
+        return torch.ops.mkldnn._reorder_linear_weight
+    except (AttributeError, RuntimeError):
+        return None
+
+
+_REORDER = _find_reorder()
+
+
+def _pack(weight: torch.Tensor) -> torch.Tensor:
+    """``weight [out, in]`` as a oneDNN tensor, in the blocked layout oneDNN picks for
+    ``LAYOUT_ROWS``-row inputs where the dense-in/dense-out linear can use it (it serves every
+    row count; 25-45% faster than the plain layout at 4-32 rows, measured), else plain."""
+    if _POINTWISE is not None and _REORDER is not None and weight.dim() == 2:
+        try:
+            return _REORDER(weight.contiguous(), LAYOUT_ROWS)
+        except RuntimeError:
+            pass
+    return weight.to_mkldnn()
+
+
 def _prepared(tensor: torch.Tensor, variant: str = "", derive: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> torch.Tensor:
     """The oneDNN copy of ``tensor`` (of ``derive(tensor)`` for a named ``variant``), rebuilt
     when ``tensor`` was changed in place or replaced."""
-    key = (tensor._version, tensor.data_ptr(), tuple(tensor.shape))
+    key = (tensor._version, tensor.data_ptr(), tuple(tensor.shape), _POINTWISE is not None)
     slot = (id(tensor), variant)
     entry = _PREPARED.get(slot)
     if entry is None or entry[0]() is not tensor or entry[1] != key:
         ref = weakref.ref(tensor, lambda _ref, slot=slot: _PREPARED.pop(slot, None))
         source = tensor.detach() if derive is None else derive(tensor.detach())
-        entry = (ref, key, source.to_mkldnn())
+        entry = (ref, key, _pack(source))
         _PREPARED[slot] = entry
     return entry[2]
 
@@ -71,13 +96,34 @@ def pointwise_available() -> bool:
     return ENABLED and _POINTWISE is not None and torch.backends.mkldnn.is_available()
 
 
+def padded_rows(rows: int, exact_up_to: int) -> int:
+    """``rows`` rounded up to one of 8 sizes per power of two (at most 12.5% more) above
+    ``exact_up_to``; unchanged up to it.
+
+    WHY: oneDNN compiles and caches a kernel per input shape (0.3-1 MB each, up to 1,024 of
+    them per process), so products over a varying number of rows (tokens in a batch) made
+    the process grow by ~0.5 MB per new row count; padded, a few dozen shapes serve every size.
+    """
+    if rows <= exact_up_to:
+        return rows
+    step = 1
+    while step * 16 <= rows:
+        step *= 2
+    return (rows + step - 1) // step * step
+
+
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None) -> torch.Tensor:
     """``x [n, in] @ weight[out, in].T + bias`` (a new dense tensor). Inference only: no autograd."""
     if not usable(x, weight):
         return torch.nn.functional.linear(x, weight, bias)
+    rows = x.shape[0]
+    x = x.contiguous()
+    padded = padded_rows(rows, MAX_ROWS_ANY_WIDTH)
+    if padded != rows:
+        x = torch.constant_pad_nd(x, [0, 0, 0, padded - rows])
     if _POINTWISE is not None:  # dense in, dense out: no layout conversions
-        return _POINTWISE(x.contiguous(), _prepared(weight), bias, "none", [], "")
-    out = torch._C._nn.mkldnn_linear(x.contiguous().to_mkldnn(), _prepared(weight), None).to_dense()
+        return _POINTWISE(x, _prepared(weight), bias, "none", [], "")[:rows]
+    out = torch._C._nn.mkldnn_linear(x.to_mkldnn(), _prepared(weight), None).to_dense()[:rows]
     if bias is not None:
         out += bias
     return out

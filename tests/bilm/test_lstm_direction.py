@@ -77,6 +77,27 @@ def test_scripted_route_matches_exact_path(tiny_bilm, threads, route_calls, n_th
     assert_same(fast, slow)
 
 
+def test_batches_wider_than_one_onednn_block_match_exact_path(tiny_bilm, route_calls):
+    """70 rows per step (run in blocks of MAX_STEP_ROWS) and ~1,000 tokens (rows padded for oneDNN)."""
+    assert lstm_direction.MAX_STEP_ROWS < 70
+    words = "the a dog cat sat on mat and ran far away quickly".split()
+    sentences = [[words[(i * 7 + k) % len(words)] for k in range(1 + i % 23)] for i in range(70)]
+    fast = tiny_bilm.embed_sentences(sentences, batch_size=70)
+    assert route_calls
+    slow = exact(tiny_bilm, lambda: tiny_bilm.embed_sentences(sentences, batch_size=70))
+    assert_same(fast, slow)
+
+
+def test_all_padding_batch_runs(tiny_bilm, route_calls):
+    ids = torch.zeros(2, 3, tiny_bilm.options.max_characters_per_token, dtype=torch.long)
+    with torch.no_grad():
+        raw = tiny_bilm.run(ids)
+        slow = exact(tiny_bilm, lambda: tiny_bilm.run(ids))
+    assert route_calls
+    for f, s in zip(raw.forward + raw.backward, slow.forward + slow.backward):
+        assert f.shape == s.shape and not f.any()
+
+
 def test_empty_list_gives_empty_result(tiny_bilm):
     assert tiny_bilm.embed_sentences([]) == []
 
