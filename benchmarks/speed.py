@@ -53,29 +53,70 @@ def load_reference(folder: Path) -> Callable:
     return embed
 
 
-def timed_pass(embed: Callable, reset: Callable, sentences, batch: int) -> float:
+def timed_pass(embed: Callable, reset: Callable, sentences, batch: int, parts: "Breakdown" = None) -> float:
     """Seconds for one pass: reset, one warm-up call on the first batch, then every batch in order."""
     reset()
     embed(sentences[:batch])
+    if parts is not None:
+        parts.reset()
     start = time.perf_counter()
     for chunk in batches(sentences, batch):
         embed(chunk)
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    if parts is not None:
+        parts.close_pass()
+    return seconds
 
 
-def measure(folder: Path, sentences, batch: int, repeats: int, reference_repeats: int, check: int) -> Dict:
+class Breakdown:
+    """Wall time inside the token path and the LSTM during our passes (``--breakdown``); the rest is
+    char ids, packing and copying results out. Wrapping costs a few microseconds per batch."""
+
+    def __init__(self, bilm) -> None:
+        from spacy_elmo.bilm import model
+
+        self.parts: Dict[str, List[float]] = {"token_path": [], "lstm": []}
+        self.current = {"token_path": 0.0, "lstm": 0.0}
+        token_embedding, fast_bilstm = bilm.token_embedding, model.fast_bilstm
+
+        def timed(name, fn):
+            def run(*args, **kwargs):
+                start = time.perf_counter()
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    self.current[name] += time.perf_counter() - start
+
+            return run
+
+        bilm.token_embedding = timed("token_path", token_embedding)
+        model.fast_bilstm = timed("lstm", fast_bilstm)
+
+    def reset(self) -> None:
+        self.current = {name: 0.0 for name in self.current}
+
+    def close_pass(self) -> None:
+        for name, seconds in self.current.items():
+            self.parts[name].append(seconds)
+
+
+def measure(folder: Path, sentences, batch: int, repeats: int, reference_repeats: int, check: int, breakdown: bool = False) -> Dict:
     """Median seconds per pass of this project (and of the reference), plus the fast-vs-exact check."""
     bilm = load_ours(folder)
+    parts = Breakdown(bilm) if breakdown else None
     ours_embed = lambda c: bilm.embed_sentences(c, batch_size=batch)  # noqa: E731
     ref_embed = load_reference(folder) if reference_repeats else None
     times: Dict[str, List[float]] = {"ours": [], "reference": []}
     for rep in range(max(repeats, reference_repeats)):  # passes alternate, so load changes hit both
         if rep < repeats:
-            times["ours"].append(timed_pass(ours_embed, bilm.clear_token_cache, sentences, batch))
+            times["ours"].append(timed_pass(ours_embed, bilm.clear_token_cache, sentences, batch, parts))
         if ref_embed is not None and rep < reference_repeats:
             times["reference"].append(timed_pass(ref_embed, lambda: None, sentences, batch))
         print(f"  pass {rep + 1}: " + ", ".join(f"{n} {t[-1]:.2f} s" for n, t in times.items() if t), flush=True)
     result = {name: {"seconds": statistics.median(t), "seconds_all": t} for name, t in times.items() if t}
+    if parts is not None:
+        result["ours"]["breakdown_seconds_all"] = parts.parts
+        print("  ours, per pass: " + "; ".join(f"{n} " + ", ".join(f"{x:.3f}" for x in v) + " s" for n, v in parts.parts.items()), flush=True)
     if check:
         result["ours"]["max_abs_diff_vs_exact"] = parity(bilm, sentences[:check], batch)
         result["ours"]["checked_sentences"] = len(sentences[:check])
@@ -104,6 +145,7 @@ def main() -> None:
     parser.add_argument("--no-reference", action="store_true")
     parser.add_argument("--check-sentences", type=int, default=160, help="sentences compared fast vs exact path (0: skip)")
     parser.add_argument("--json", type=Path, default=None, help="also write the raw figures here")
+    parser.add_argument("--breakdown", action="store_true", help="also time our token path and LSTM within each pass")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -120,7 +162,7 @@ def main() -> None:
         print(f"{size}:", flush=True)
         flops = flops_per_token(BiLMOptions(**SIZES[size]))["total"]
         ref_repeats = 0 if args.no_reference else args.reference_repeats
-        entry = {"flops_per_token": flops, **measure(random_weights(size), sentences, args.batch, args.repeats, ref_repeats, args.check_sentences)}
+        entry = {"flops_per_token": flops, **measure(random_weights(size), sentences, args.batch, args.repeats, ref_repeats, args.check_sentences, args.breakdown)}
         raw["sizes"][size] = entry
         rows.append(table_row(size, entry, n_tokens, peak))
     raw["load_average_after"] = os.getloadavg()
