@@ -66,9 +66,14 @@ class Packing:
         """Each row's packed row at its final step (garbage for rows of length 0): ``[B, D]``."""
         if packed.shape[0] == 0:
             return packed.new_zeros(len(self.lengths), packed.shape[-1])
-        offsets = torch.tensor(self.offsets, device=packed.device)
-        rows = torch.arange(len(self.lengths), device=packed.device)
-        return packed[offsets[(self.lengths - 1).clamp(min=0)] + rows]
+        return packed[self.last_index(packed.shape[0]).to(packed.device)]
+
+    def last_index(self, n_packed: int) -> torch.Tensor:
+        """Each row's packed index at its final step; rows without steps get some valid index."""
+        offsets = torch.tensor(self.offsets + [0], dtype=torch.long, device=self.lengths.device)
+        rows = torch.arange(len(self.lengths), device=self.lengths.device)
+        index = offsets[(self.lengths - 1).clamp(min=0)] + rows
+        return index.clamp(max=max(n_packed - 1, 0))
 
 
 def _input_gates(lstms: Pair, inputs: torch.Tensor) -> torch.Tensor:
@@ -184,8 +189,7 @@ def _scripted_bilstm(
     Returns packed outputs per layer and direction, and the final states in batch order."""
     batch = x.shape[0]
     has_steps = (packing.lengths > 0)[:, None]
-    offsets = torch.tensor(packing.offsets + [0], dtype=torch.long)
-    last_index = offsets[(packing.lengths - 1).clamp(min=0)] + torch.arange(batch)
+    last_index = packing.last_index(int(sum(packing.live_rows)))
     options = stack.options
     jobs = []
     for d, (layers, packed) in enumerate(((stack.forward_layers, packing.pack(x)), (stack.backward_layers, packing.pack(backward_x)))):

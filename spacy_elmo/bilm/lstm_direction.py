@@ -6,7 +6,7 @@ Scripted, the step loop runs in C++ and releases the GIL, so the forward and bac
 directions can each run on their own core (``direction_threads``) with 1 intra-op thread.
 
 Same numbers as ``LstmWithProjection`` up to float rounding, with two exact rewrites that
-save ops (``tanh`` costs ~10x a ``sigmoid`` per element in ATen on this CPU):
+save ops (``tanh`` costs ~8x a ``sigmoid`` per element in ATen on this CPU):
 - ``tanh(z) = 2 sigmoid(2z) - 1``: the new-input gate's rows of every weight and bias are
   doubled (once per weight change), so one ``sigmoid_`` serves all four gates;
 - the cell is carried as ``m = -2c``, so ``o * tanh(c) = o - 2 o sigmoid(m)`` is one

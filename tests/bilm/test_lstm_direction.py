@@ -98,6 +98,30 @@ def test_all_padding_batch_runs(tiny_bilm, route_calls):
         assert f.shape == s.shape and not f.any()
 
 
+@pytest.mark.parametrize("scripted", [True, False], ids=["scripted", "stepwise"])
+def test_more_empty_rows_than_real_steps(tiny_bilm, monkeypatch, scripted):
+    """One 1-token row and three all-padding rows: 1 packed step, 4 rows asking for their last one."""
+    if not scripted:
+        from spacy_elmo.bilm import fast_lstm
+
+        monkeypatch.setattr(fast_lstm, "_scripted_usable", lambda inputs: False)
+    ids = tiny_bilm.char_ids([["a"]])
+    ids = torch.cat([ids, torch.zeros(3, *ids.shape[1:], dtype=ids.dtype)])
+    torch.manual_seed(7)
+    states = [(torch.randn(4, 8), torch.randn(4, 24)) for _ in range(4)]
+    tiny_bilm._states = [(h.clone(), c.clone()) for h, c in states]
+    with torch.no_grad():
+        fast = tiny_bilm.run(ids, stateful=True)
+        fast_states = tiny_bilm._states
+        tiny_bilm._states = [(h.clone(), c.clone()) for h, c in states]
+        slow = exact(tiny_bilm, lambda: tiny_bilm.run(ids, stateful=True))
+    for f, s in zip(fast.forward + fast.backward, slow.forward + slow.backward):
+        torch.testing.assert_close(f, s, atol=1e-5, rtol=1e-5)
+    for (fh, fc), (sh, sc) in zip(fast_states, tiny_bilm._states):
+        torch.testing.assert_close(fh, sh, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(fc, sc, atol=1e-5, rtol=1e-5)
+
+
 def test_empty_list_gives_empty_result(tiny_bilm):
     assert tiny_bilm.embed_sentences([]) == []
 
