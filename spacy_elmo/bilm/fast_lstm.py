@@ -172,7 +172,59 @@ def _scripted_usable(inputs: torch.Tensor) -> bool:
         and inputs.dtype == torch.float32
         and onednn.pointwise_available()
         and lstm_direction.scripted() is not None
+        and _scripted_route_checked()
     )
+
+
+_SELF_CHECK: Optional[bool] = None
+
+
+def _scripted_route_checked() -> bool:
+    """Whether the scripted route gave the exact path's numbers on a tiny random stack, checked once
+    per process (a few ms). WHY: it relies on private oneDNN ops (``torch.ops.mkldnn``) whose
+    presence or meaning could change with the torch version or the CPU (e.g. aarch64 builds);
+    then the Python step loop serves instead, with a warning, rather than a crash or wrong vectors."""
+    global _SELF_CHECK
+    if _SELF_CHECK is None:
+        from .options import BiLMOptions
+
+        _SELF_CHECK = False  # also while checking: the check itself must not recurse
+        try:
+            generator = torch.Generator().manual_seed(0)
+            options = BiLMOptions(
+                filters=((1, 4),), char_embedding_dim=4, n_highway=0, lstm_dim=12, projection_dim=6, n_layers=2,
+                cell_clip=1.0, proj_clip=1.0, use_skip_connections=True,
+            )
+            with torch.inference_mode(False):  # ordinary tensors, even when called under inference mode
+                stack = BiLstmStack(options).eval()
+            with torch.inference_mode(False), torch.no_grad():
+                for p in stack.parameters():
+                    p.copy_(torch.rand(p.shape, generator=generator) - 0.5)
+                inputs = torch.randn(3, 5, 6, generator=generator)
+                lengths = torch.tensor([5, 2, 0])
+                packing = Packing.of(lengths, 5)
+                x = inputs[packing.order]
+                sorted_lengths = lengths[packing.order]
+                forward, backward, states = _scripted_bilstm(stack, packing, x, reverse_padded(x, sorted_lengths), None)
+                got = [packing.unpack(out)[packing.restore] for out in forward]
+                got += [reverse_padded(packing.unpack(out), sorted_lengths)[packing.restore] for out in backward]
+                want_forward, want_backward, want_states = stack(inputs, lengths)  # the exact (training) path
+                pairs = list(zip(got, want_forward + want_backward))
+                pairs += [(g, w) for gs, ws in zip(states, want_states) for g, w in zip(gs, ws)]
+                _SELF_CHECK = all(g.shape == w.shape and bool((g - w).abs().max() <= 1e-4) for g, w in pairs)
+        except Exception:  # noqa: BLE001 - any failure means "use the Python step loop"
+            _SELF_CHECK = False
+        if not _SELF_CHECK:
+            import warnings
+
+            warnings.warn(
+                "spacy-elmo: the fast CPU LSTM route (TorchScript + oneDNN) failed its self-check with this "
+                f"torch {torch.__version__}; using the slower Python step loop (same results). "
+                "Please report this with your torch version and CPU.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+    return _SELF_CHECK
 
 
 def _double_new_input_rows(weight: torch.Tensor) -> torch.Tensor:

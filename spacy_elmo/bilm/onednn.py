@@ -75,7 +75,10 @@ def _pack(weight: torch.Tensor) -> torch.Tensor:
 def _prepared(tensor: torch.Tensor, variant: str = "", derive: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> torch.Tensor:
     """The oneDNN copy of ``tensor`` (of ``derive(tensor)`` for a named ``variant``), rebuilt
     when ``tensor`` was changed in place or replaced."""
-    key = (tensor._version, tensor.data_ptr(), tuple(tensor.shape), _POINTWISE is not None)
+    # Inference tensors (weights created under torch.inference_mode) keep no version counter;
+    # they cannot be changed in place outside inference mode, so their storage identifies them.
+    version = -1 if tensor.is_inference() else tensor._version
+    key = (version, tensor.data_ptr(), tuple(tensor.shape), _POINTWISE is not None)
     slot = (id(tensor), variant)
     entry = _PREPARED.get(slot)
     if entry is None or entry[0]() is not tensor or entry[1] != key:

@@ -17,7 +17,8 @@ import torch
 
 
 def _fingerprint(params: Iterable[torch.Tensor]) -> Tuple:
-    return tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in params)
+    # Inference tensors (made under torch.inference_mode) have no version counter.
+    return tuple((p.data_ptr(), -1 if p.is_inference() else p._version, p.dtype, p.device) for p in params)
 
 
 class TokenCache:

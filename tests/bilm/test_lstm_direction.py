@@ -122,6 +122,46 @@ def test_more_empty_rows_than_real_steps(tiny_bilm, monkeypatch, scripted):
         torch.testing.assert_close(fc, sc, atol=1e-5, rtol=1e-5)
 
 
+def test_a_route_that_fails_its_self_check_is_replaced_by_the_step_loop(tiny_bilm, monkeypatch):
+    """If the private oneDNN ops ever change meaning, users get the step loop and a warning, not wrong vectors."""
+    from spacy_elmo.bilm import fast_lstm
+
+    real = lstm_direction.scripted()
+
+    def broken(*args):
+        outputs, final_h, final_c = real(*args)
+        return [o + 0.01 for o in outputs], final_h, final_c
+
+    monkeypatch.setattr(lstm_direction, "scripted", lambda: broken)
+    monkeypatch.setattr(fast_lstm, "_SELF_CHECK", None)
+    with pytest.warns(RuntimeWarning, match="self-check"):
+        fast = tiny_bilm.embed_sentences(SENTENCES)
+    assert fast_lstm._SELF_CHECK is False
+    slow = exact(tiny_bilm, lambda: tiny_bilm.embed_sentences(SENTENCES))
+    assert_same(fast, slow)
+
+
+def test_the_real_route_passes_its_self_check(monkeypatch):
+    from spacy_elmo.bilm import fast_lstm
+
+    monkeypatch.setattr(fast_lstm, "_SELF_CHECK", None)
+    assert fast_lstm._scripted_route_checked()
+
+
+def test_a_model_made_under_inference_mode_runs_the_fast_route(route_calls):
+    """Weights created under torch.inference_mode have no version counter for the oneDNN weight cache."""
+    with torch.inference_mode():
+        torch.manual_seed(8)
+        bilm = BiLM(tiny_options())
+        for p in bilm.parameters():
+            p.uniform_(-0.5, 0.5)
+        bilm.eval()
+        fast = bilm.embed_sentences(SENTENCES)
+        assert route_calls
+        slow = exact(bilm, lambda: bilm.embed_sentences(SENTENCES))
+    assert_same(fast, slow)
+
+
 def test_empty_list_gives_empty_result(tiny_bilm):
     assert tiny_bilm.embed_sentences([]) == []
 
