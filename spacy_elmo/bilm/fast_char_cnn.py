@@ -12,6 +12,7 @@ Tokens too long to have a pure-padding window for every filter take the exact pa
 """
 from __future__ import annotations
 
+import weakref
 from typing import Tuple
 
 import torch
@@ -45,16 +46,32 @@ def stacked_filters(cnn: CharCNN) -> Tuple[torch.Tensor, torch.Tensor]:
     return torch.cat(blocks, dim=1), torch.cat([conv.bias for conv in cnn.convolutions])
 
 
+_STACKED: "weakref.WeakKeyDictionary[CharCNN, Tuple[Tuple, torch.Tensor, torch.Tensor]]" = weakref.WeakKeyDictionary()
+
+
+def _stacked_rows(cnn: CharCNN) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``stacked_filters`` as a ``[n_filters, widest * dim]`` weight for ``onednn.linear``, kept
+    while the convolutions' parameters are unchanged, so oneDNN lays it out once, not per batch."""
+    key = tuple((p.data_ptr(), -1 if p.is_inference() else p._version, p.dtype, p.device) for p in cnn.convolutions.parameters())
+    entry = _STACKED.get(cnn)
+    if entry is None or entry[0] != key:
+        weight, bias = stacked_filters(cnn)
+        entry = (key, weight.t().contiguous(), bias)
+        _STACKED[cnn] = entry
+    return entry[1], entry[2]
+
+
 def _pooled_group(embedded: torch.Tensor, width: int, weight: torch.Tensor, bias: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
     """Max-over-time features of tokens whose real width is at most ``width``.
 
-    ``embedded [n, width + widest - 1, dim]``; window ``s`` covers positions ``s .. s + widest - 1``.
-    Every token here also has windows made only of padding, whose value is ``padding``.
+    ``embedded [n, width + widest - 1, dim]``; window ``s`` covers positions ``s .. s + widest - 1``;
+    ``weight [n_filters, widest * dim]``. Every token here also has windows made only of padding,
+    whose value is ``padding``.
     """
     n, _, dim = embedded.shape
-    widest = weight.shape[0] // dim
+    widest = weight.shape[1] // dim
     patches = embedded.unfold(1, widest, 1).transpose(2, 3).reshape(n * width, widest * dim)
-    windows = torch.addmm(bias, patches, weight).view(n, width, -1)
+    windows = onednn.linear(patches, weight, bias).view(n, width, -1)
     return torch.maximum(windows.amax(dim=1), padding)
 
 
@@ -70,9 +87,9 @@ def fast_char_cnn(cnn: CharCNN, char_ids: torch.Tensor) -> torch.Tensor:
         features[long_rows] = _exact_pooled(cnn, char_ids[long_rows])
     short = (~long_rows).nonzero().squeeze(1)
     if short.numel():
-        weight, bias = stacked_filters(cnn)
+        weight, bias = _stacked_rows(cnn)
         pad_window = cnn.char_embedding.weight[PAD_ID].repeat(widest)
-        padding = torch.addmm(bias[None], pad_window[None], weight)[0]
+        padding = torch.addmm(bias[None], pad_window[None], weight.t())[0]
         edges = [e for e in GROUP_EDGES if e < limit] + [limit]
         group = torch.bucketize(widths[short], torch.tensor(edges, device=char_ids.device))
         for g in group.unique().tolist():

@@ -264,6 +264,7 @@ def _scripted_bilstm(
                 float(options.proj_clip or 0.0),
                 bool(options.use_skip_connections),
                 lstm_direction.MAX_STEP_ROWS,
+                onednn.EXACT_ROWS,
             )
         )
     results = direction_threads.run_both(lstm_direction.scripted(), jobs[0], jobs[1])

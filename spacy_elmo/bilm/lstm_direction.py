@@ -60,12 +60,12 @@ def _recurrent(h: Tensor, input_gates: Tensor, weight: Tensor, max_rows: int) ->
     return torch.cat(blocks)
 
 
-def _input_gates(x: Tensor, weight: Tensor, bias: Tensor, max_rows: int) -> Tensor:
+def _input_gates(x: Tensor, weight: Tensor, bias: Tensor, exact_rows: int) -> Tensor:
     """``x @ weight.T + bias`` over every real step, rows padded as ``onednn.padded_rows`` does."""
     rows = x.shape[0]
     if rows == 0:
         return x.new_zeros(0, weight.shape[0])
-    padded = padded_rows(rows, max_rows)
+    padded = padded_rows(rows, exact_rows)
     if padded != rows:
         x = torch.constant_pad_nd(x, [0, 0, 0, padded - rows], 0.0)
     no_scalars = torch.jit.annotate(List[Optional[Union[int, float, complex]]], [])
@@ -88,6 +88,7 @@ def run_direction(
     proj_clip: float,
     skip_connections: bool,
     max_rows: int,
+    exact_rows: int,
 ) -> Tuple[List[Tensor], List[Tensor], List[Tensor]]:
     """Every layer of one direction over packed ``inputs [N, P]`` (``Packing`` layout).
 
@@ -97,7 +98,7 @@ def run_direction(
     lists for a zero state. ``last_index [B]``: each row's packed index at its final step
     (any valid index for rows without steps). Returns per layer the packed outputs ``[N, P]``
     (skip connection added), the final outputs ``[B, P]`` (garbage for rows without steps)
-    and the final cells ``[B, H]``. ``max_rows``: ``MAX_STEP_ROWS``.
+    and the final cells ``[B, H]``. ``max_rows``: ``MAX_STEP_ROWS``; ``exact_rows``: ``onednn.EXACT_ROWS``.
     """
     outputs: List[Tensor] = []
     final_h: List[Tensor] = []
@@ -106,7 +107,7 @@ def run_direction(
     stateful = len(initial_h) > 0
     for layer in range(len(input_weights)):
         cell = input_weights[layer].shape[0] // 4
-        gates_all = _input_gates(layer_in, input_weights[layer], input_biases[layer], max_rows)
+        gates_all = _input_gates(layer_in, input_weights[layer], input_biases[layer], exact_rows)
         h: Optional[Tensor] = None
         if stateful:
             h = initial_h[layer]

@@ -1,11 +1,11 @@
 """``x @ W.T + b`` for the inference paths, through oneDNN with a prepacked weight where that is faster.
 
-WHY: PyTorch's CPU matmul goes to MKL, which on AMD CPUs and at ELMo's shapes (few rows per
-LSTM step, wide weights) reaches a fraction of the peak; oneDNN with weights reordered once
-runs the same products 1.3-3x faster (measured: ``benchmarks/README.md``). Large-row, narrow
-(``in_features < 512``) products stay on MKL, where it is the faster one. Prepacked copies are
-cached per parameter and rebuilt whenever the parameter changes (version or storage), so they
-never go stale; they cost one extra copy of the weights they serve.
+WHY: PyTorch's CPU matmul goes to MKL, which on AMD CPUs reaches well under half of what the
+hardware does: at every fp32 shape of the published ELMo models (few or many rows, narrow or
+wide), oneDNN with weights laid out once runs the same product 2-2.7x faster on 1 or 2 threads
+(``benchmarks/lstm_ops.py``; e.g. [1000, 112] x [112, 2048]: 2.8 ms MKL vs 1.1 ms, 2 threads).
+Prepacked copies are cached per parameter and rebuilt whenever the parameter changes (version
+or storage), so they never go stale; they cost one extra copy of the weights they serve.
 """
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ import torch
 
 #: Set False to send every product to ``torch.nn.functional.linear``.
 ENABLED = True
-MAX_ROWS_ANY_WIDTH = 64
-MIN_WIDTH_ANY_ROWS = 512
+#: Row counts up to this get a kernel of their own; larger ones are padded (``padded_rows``),
+#: so products whose row count varies freely (new tokens per batch, all steps of a batch)
+#: need at most 16 + 8 per doubling kernels per weight.
+EXACT_ROWS = 16
 #: The row count oneDNN lays weights out for (``_pack``).
 LAYOUT_ROWS = 32
 
@@ -36,7 +38,7 @@ _POINTWISE = _find_pointwise_linear()
 
 
 def usable(x: torch.Tensor, weight: torch.Tensor) -> bool:
-    """Whether ``linear`` sends this product to oneDNN (CPU, float32, a shape where it wins)."""
+    """Whether ``linear`` sends this product to oneDNN (CPU, float32, 2-D, at least one row)."""
     return (
         ENABLED
         and x.device.type == "cpu"
@@ -44,7 +46,6 @@ def usable(x: torch.Tensor, weight: torch.Tensor) -> bool:
         and x.dtype == torch.float32
         and weight.dtype == torch.float32
         and x.dim() == 2
-        and (x.shape[0] <= MAX_ROWS_ANY_WIDTH or weight.shape[1] >= MIN_WIDTH_ANY_ROWS)
         and torch.backends.mkldnn.is_available()
     )
 
@@ -121,7 +122,7 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] =
         return torch.nn.functional.linear(x, weight, bias)
     rows = x.shape[0]
     x = x.contiguous()
-    padded = padded_rows(rows, MAX_ROWS_ANY_WIDTH)
+    padded = padded_rows(rows, EXACT_ROWS)
     if padded != rows:
         x = torch.constant_pad_nd(x, [0, 0, 0, padded - rows])
     if _POINTWISE is not None:  # dense in, dense out: no layout conversions

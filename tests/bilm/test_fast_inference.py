@@ -163,3 +163,15 @@ def test_every_matmul_route_gives_the_exact_numbers(tiny_bilm, monkeypatch, rout
     fast = tiny_bilm.embed_sentences(SENTENCES)
     slow = exact(tiny_bilm, lambda: tiny_bilm.embed_sentences(SENTENCES))
     assert_close_lists(fast, slow)
+
+
+def test_trimmed_char_cnn_follows_in_place_changes_of_the_filters(tiny_bilm):
+    """The stacked filter matrix (and its oneDNN layout) is cached per weight version."""
+    ids = tiny_bilm.char_ids([["alpha", "be", "gamma"]])[0]
+    with torch.no_grad():
+        fast_char_cnn(tiny_bilm.char_cnn, ids)  # fills the cache
+        tiny_bilm.char_cnn.convolutions[1].weight.mul_(-1.5)
+        tiny_bilm.char_cnn.convolutions[0].bias.add_(0.25)
+        got = fast_char_cnn(tiny_bilm.char_cnn, ids)
+        want = tiny_bilm.char_cnn(ids)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
