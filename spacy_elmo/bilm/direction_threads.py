@@ -59,8 +59,8 @@ def run_both(fn: Callable[..., Any], first: Tuple, second: Tuple) -> Tuple[Any, 
     """``(fn(*first), fn(*second))``, concurrently when the caller allows 2+ intra-op threads.
 
     Only for work without autograd: the workers run it under ``no_grad`` (or ``inference_mode``
-    when the caller is in it). Each worker gets half the caller's intra-op threads, so the total stays what the caller set;
-    with 1 thread both run in the calling thread, one after the other.
+    when the caller is in it). Each worker gets half the caller's intra-op threads, so the total
+    stays what the caller set; with 1 thread both run in the calling thread, one after the other.
     """
     threads = torch.get_num_threads()
     if not ENABLED or threads < 2:
@@ -68,14 +68,19 @@ def run_both(fn: Callable[..., Any], first: Tuple, second: Tuple) -> Tuple[Any, 
     pool = _executor()
     inference = torch.is_inference_mode_enabled()
     futures = [pool.submit(_with_threads, threads // 2, inference, fn, args) for args in (first, second)]
+    changed = False
     try:
         (a, changed_a), (b, changed_b) = futures[0].result(), futures[1].result()
+        changed = changed_a or changed_b
+    except BaseException:
+        changed = True  # a worker may have set its thread count before failing
+        raise
     finally:
         for future in futures:  # never return while a worker may still write our tensors
             if not future.done():
                 future.exception()
-    if changed_a or changed_b:
-        # torch.set_num_threads in a worker also changes the default that threads started later
-        # pick up; put it back to the caller's value (which also re-sets the caller's own).
-        torch.set_num_threads(threads)
+        if changed:
+            # torch.set_num_threads in a worker also changes the default that threads started later
+            # pick up; put it back to the caller's value (which also re-sets the caller's own).
+            torch.set_num_threads(threads)
     return a, b

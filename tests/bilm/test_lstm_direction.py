@@ -243,6 +243,11 @@ def test_worker_errors_reach_the_caller(threads):
 
     with pytest.raises(ValueError, match="boom"):
         direction_threads.run_both(fail, (), ())
+    seen = []
+    later = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    later.start()
+    later.join()
+    assert torch.get_num_threads() == 2 and seen == [2]
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
