@@ -33,6 +33,9 @@ def threads():
 @pytest.fixture
 def route_calls(monkeypatch):
     """Counts the calls that took the scripted route, so a test knows it tested that route."""
+    from spacy_elmo.bilm import fast_lstm
+
+    assert fast_lstm._scripted_route_checked()  # its one-time self-check is not counted as a call
     calls = []
     original = direction_threads.run_both
 
