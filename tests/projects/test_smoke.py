@@ -87,7 +87,7 @@ def test_conll2003_ner_project_smoke(tmp_path, tiny_bilm_dir):
                           data_dir=DATA / "conll2003", limit=3)
     rows = result_rows(project / "results.md")
     for label in ("CNN tok2vec (baseline)", "CNN tok2vec + `spacy pretrain`",
-                  "ELMo listener + hash embeddings (ner_elmo.cfg)"):
+                  "CNN tok2vec + ELMo listener (ner_elmo.cfg)"):
         assert label in rows, f"{label!r} missing from results.md: {sorted(rows)}"
         seeds, p, r, f = rows[label][:4]
         assert seeds == "1"
@@ -106,7 +106,7 @@ def test_movie_reviews_textcat_project_smoke(tmp_path, tiny_bilm_dir):
                           data_dir=DATA / "movie_reviews", limit=3)
     rows = result_rows(project / "results.md")
     for label in ("ensemble, CNN tok2vec (baseline)", "ensemble, CNN tok2vec + `spacy pretrain`",
-                  "ensemble, ELMo listener + hash embeddings (textcat_elmo.cfg)"):
+                  "ensemble, CNN tok2vec + ELMo listener (textcat_elmo.cfg)"):
         assert label in rows, f"{label!r} missing from results.md: {sorted(rows)}"
         seeds, accuracy, macro_f = rows[label][:3]
         assert seeds == "1"
