@@ -36,7 +36,9 @@ def make_nlp(model: str, **config):
     import spacy
 
     nlp = spacy.blank("en")
-    settings = {"cache_size_mb": 0.0}
+    # split_sentences=True: only the doc's own boundaries, so a doc without them measures the windows
+    # (the default "sentencizer" would find sentences in it instead)
+    settings = {"cache_size_mb": 0.0, "split_sentences": True}
     if model:
         settings["weights"] = model
     settings.update(config)

@@ -12,9 +12,11 @@ at the first call, so ``nlp.add_pipe("elmo", ...)`` followed by ``nlp(text)`` wo
 ``spacy.load`` (which restores the weights from the pipeline directory) never touches
 the source at all.
 
-Docs with sentence boundaries (``doc.has_annotation("SENT_START")``) are embedded one
-sentence at a time by default (``split_sentences``), as the original ELMo and this package's
-pretraining run the biLM: a sentence's vectors then never depend on its neighbours.
+Docs are embedded one sentence at a time by default (``split_sentences = "sentencizer"``), as
+the original ELMo and this package's pretraining run the biLM: a sentence's vectors then never
+depend on its neighbours. The sentences are the doc's own when it has boundaries
+(``doc.has_annotation("SENT_START")``), else those spaCy's rule-based sentencizer would set,
+computed for the biLM only and never written to the doc.
 
 Long docs (more than ``max_batch_tokens`` tokens) are split so memory stays bounded:
 
@@ -351,7 +353,7 @@ class ElmoBiLMModel(Model):
                 "stateful": False,
                 "batch_size": 64,
                 "max_batch_tokens": 4096,
-                "split_sentences": True,
+                "split_sentences": "sentencizer",
                 "window_size": 256,
                 "window_overlap": 64,
                 "cache_size_mb": 0.0,
@@ -385,7 +387,7 @@ class ElmoBiLMModel(Model):
         window_size: int,
         window_overlap: int,
         cache_size_mb: float,
-        split_sentences: Union[bool, str] = True,
+        split_sentences: Union[bool, str] = "sentencizer",
     ) -> "ElmoBiLMModel":
         """Apply the component's settings; validated here so a bad config fails at ``add_pipe``."""
         if batch_size < 1:

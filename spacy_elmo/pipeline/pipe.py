@@ -53,7 +53,7 @@ BILM_DIR = "bilm"
         "stateful": False,
         "batch_size": 64,
         "max_batch_tokens": 4096,
-        "split_sentences": True,
+        "split_sentences": "sentencizer",
         "window_size": 256,
         "window_overlap": 64,
         "cache_size_mb": 512.0,
@@ -88,11 +88,12 @@ def make_elmo(
     frozen: keep the biLM fixed (listeners still train their mix); false fine-tunes it.
     stateful: carry LSTM states across batches as the original TF code (vectors then depend on order).
     batch_size / max_batch_tokens: rows per biLM call and the cap on rows x longest segment.
-    split_sentences: embed each sentence on its own when the doc has sentence boundaries (a
-        sentencizer, parser or senter ran), as the original ELMo and this package's pretraining do;
-        "sentencizer" also splits docs without boundaries by spaCy's rule-based sentencizer (the
-        pretraining's rule) without writing them to the doc, so a downstream NER is not bound by them;
-        false runs the whole doc as one sequence (split only when longer than max_batch_tokens).
+    split_sentences: embed each sentence on its own, as the original ELMo and this package's
+        pretraining do. "sentencizer" (default): the doc's own sentences when it has boundaries (a
+        sentencizer, parser or senter ran), else those of spaCy's rule-based sentencizer (the
+        pretraining's rule), found for the biLM only and not written to the doc, so a downstream NER
+        is not bound by them; true: only the doc's own boundaries (a doc without them is one
+        sequence); false: the whole doc as one sequence (split only when longer than max_batch_tokens).
     window_size / window_overlap: how docs longer than max_batch_tokens are cut when they have no
         sentence boundaries (or a sentence is itself too long).
     cache_size_mb: bound of the layer cache used with a frozen, stateless biLM (0 turns it off).
@@ -157,7 +158,7 @@ class ElmoComponent(TrainablePipe):
         stateful: bool = False,
         batch_size: int = 64,
         max_batch_tokens: int = 4096,
-        split_sentences: Union[bool, str] = True,
+        split_sentences: Union[bool, str] = "sentencizer",
         window_size: int = 256,
         window_overlap: int = 64,
         cache_size_mb: float = 512.0,

@@ -208,20 +208,21 @@ def test_short_doc_with_sentences_is_embedded_per_sentence_by_default(tiny_model
     numpy.testing.assert_allclose(doc._.elmo_data.layers, expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("mode", [True, "sentencizer"])
+@pytest.mark.parametrize("mode", [True, "sentencizer", "default"])
 def test_sentencizer_mode_splits_docs_without_boundaries_and_leaves_them_unset(tiny_model_dir, mode):
-    """"sentencizer" embeds per rule-based sentence, but writes no boundaries (a downstream NER
-    must not be bound by them); true leaves a doc without boundaries whole."""
+    """"sentencizer" (the default) embeds per rule-based sentence, but writes no boundaries (a
+    downstream NER must not be bound by them); true leaves a doc without boundaries whole."""
     text = "The river bank was muddy. The bank raised its rates again!"
     with_sents = spacy.blank("en")
     with_sents.add_pipe("sentencizer")
     sents = [words(s) for s in with_sents(text).sents]
     nlp = spacy.blank("en")
-    nlp.add_pipe("elmo", config={"weights": str(tiny_model_dir), "split_sentences": mode})
+    config = {"weights": str(tiny_model_dir)} if mode == "default" else {"weights": str(tiny_model_dir), "split_sentences": mode}
+    nlp.add_pipe("elmo", config=config)
     doc = nlp(text)
     assert not doc.has_annotation("SENT_START")
     bilm = load_bilm(tiny_model_dir)
-    if mode == "sentencizer":
+    if mode in ("sentencizer", "default"):
         expected = numpy.concatenate([bilm.embed_sentences([s])[0] for s in sents], axis=1)
     else:
         expected = bilm.embed_sentences([words(doc)])[0]
