@@ -8,7 +8,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Callable, Dict, List
 
 import torch
 
@@ -97,6 +97,27 @@ def matmul_peak(threads: int, sizes=(512, 1024, 2048), seconds: float = 2.0) -> 
             best = min(best, time.perf_counter() - start)
         rates.append(2 * n ** 3 / best / 1e9)
     return max(rates)
+
+
+def microseconds(fn: Callable[[], object], seconds: float = 0.3) -> float:
+    """Best of several timed batches of calls (robust to a shared machine's interruptions)."""
+    for _ in range(10):
+        fn()
+    calls = 10
+    while True:  # batch size that takes ~10 ms
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        if time.perf_counter() - start > 0.01:
+            break
+        calls *= 2
+    best, end = float("inf"), time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        best = min(best, (time.perf_counter() - start) / calls)
+    return best * 1e6
 
 
 def machine_description() -> str:

@@ -10,35 +10,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Callable
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SIZES, machine_description  # noqa: E402
-
-
-def microseconds(fn: Callable[[], object], seconds: float = 0.3) -> float:
-    """Best of several timed batches of calls (robust to a shared machine's interruptions)."""
-    for _ in range(10):
-        fn()
-    calls = 10
-    while True:  # batch size that takes ~10 ms
-        start = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        if time.perf_counter() - start > 0.01:
-            break
-        calls *= 2
-    best, end = float("inf"), time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        start = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        best = min(best, (time.perf_counter() - start) / calls)
-    return best * 1e6
+from common import SIZES, machine_description, microseconds  # noqa: E402
 
 
 def main() -> None:

@@ -10,31 +10,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine_description  # noqa: E402
+from common import machine_description, microseconds  # noqa: E402
 
 # (rows, in, out): char CNN filter matmul (ELMo small/original: 7 widths x 16 dims -> 2048), the default
 # model's highway and projection (256 -> 512, 256 -> 128), LSTM input gates (128 -> 4096), ELMo's highway
 # (2048 -> 4096) and projection (2048 -> 128).
 SHAPES = [(1000, 112, 2048), (1000, 256, 512), (1000, 256, 128), (300, 256, 512), (100, 256, 128),
           (1000, 128, 4096), (200, 2048, 4096), (1000, 2048, 128)]
-
-
-def microseconds(fn, calls: int) -> float:
-    for _ in range(5):
-        fn()
-    best = float("inf")
-    for _ in range(5):
-        start = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        best = min(best, (time.perf_counter() - start) / calls)
-    return best * 1e6
 
 
 def main() -> None:
@@ -51,11 +38,10 @@ def main() -> None:
             torch.set_num_threads(threads)
             for rows, k, n in SHAPES:
                 x, w, b = torch.randn(rows, k), torch.randn(n, k), torch.randn(n)
-                calls = max(3, int(2e8 / (rows * k * n)))
                 plain, blocked = w.to_mkldnn(), torch.ops.mkldnn._reorder_linear_weight(w, 32)
-                mkl = microseconds(lambda: torch.addmm(b, x, w.t()), calls)
-                t_plain = microseconds(lambda: linear(x, plain, b, "none", [], ""), calls)
-                t_blocked = microseconds(lambda: linear(x, blocked, b, "none", [], ""), calls)
+                mkl = microseconds(lambda: torch.addmm(b, x, w.t()))
+                t_plain = microseconds(lambda: linear(x, plain, b, "none", [], ""))
+                t_blocked = microseconds(lambda: linear(x, blocked, b, "none", [], ""))
                 print(f"| {threads} | [{rows}, {k}] x [{k}, {n}] | {mkl:,.0f} | {t_plain:,.0f} | {t_blocked:,.0f} | {t_blocked / mkl:.2f} |", flush=True)
 
 

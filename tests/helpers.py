@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,3 +51,34 @@ use_reduce_mean = true
 @architectures = "spacy-elmo.ElmoListener.v1"
 width = 8
 """
+
+
+def on_exact_path(bilm, fn):
+    """``fn()`` with the biLM's fast inference path off: the reference the fast path must match."""
+    bilm.fast_inference = False
+    try:
+        return fn()
+    finally:
+        bilm.fast_inference = True
+
+
+def assert_arrays_close(got, want, atol=1e-5):
+    """Two lists of arrays: same length, same shapes, values within ``atol`` (rtol 1e-5)."""
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape
+        numpy.testing.assert_allclose(g, w, atol=atol, rtol=1e-5)
+
+
+def stateful_runs_fast_and_exact(bilm, ids, states):
+    """``bilm.run(ids, stateful=True)`` from the same start ``states`` on the fast path and then
+    on the exact path: ``(fast_output, fast_end_states, exact_output, exact_end_states)``."""
+    import torch
+
+    bilm._states = [(h.clone(), c.clone()) for h, c in states]
+    with torch.no_grad():
+        fast = bilm.run(ids, stateful=True)
+        fast_states = bilm._states
+        bilm._states = [(h.clone(), c.clone()) for h, c in states]
+        slow = on_exact_path(bilm, lambda: bilm.run(ids, stateful=True))
+    return fast, fast_states, slow, bilm._states

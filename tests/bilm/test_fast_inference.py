@@ -9,7 +9,7 @@ import torch
 
 from spacy_elmo.bilm import BiLM
 from spacy_elmo.bilm.fast_char_cnn import fast_char_cnn
-from tests.helpers import tiny_options
+from tests.helpers import assert_arrays_close, on_exact_path, stateful_runs_fast_and_exact, tiny_options
 
 SENTENCES = [
     "The quick brown fox jumps over the lazy dog .".split(),
@@ -22,25 +22,14 @@ SENTENCES = [
 ]
 
 
-def exact(bilm, fn):
-    bilm.fast_inference = False
-    try:
-        return fn()
-    finally:
-        bilm.fast_inference = True
 
 
-def assert_close_lists(got, want, atol=1e-5):
-    assert len(got) == len(want)
-    for g, w in zip(got, want):
-        assert g.shape == w.shape
-        numpy.testing.assert_allclose(g, w, atol=atol, rtol=1e-5)
 
 
 def test_fast_embed_sentences_matches_exact_on_random_model(tiny_bilm):
     fast = tiny_bilm.embed_sentences(SENTENCES, batch_size=3)
-    slow = exact(tiny_bilm, lambda: tiny_bilm.embed_sentences(SENTENCES, batch_size=3))
-    assert_close_lists(fast, slow)
+    slow = on_exact_path(tiny_bilm, lambda: tiny_bilm.embed_sentences(SENTENCES, batch_size=3))
+    assert_arrays_close(fast, slow)
     assert tiny_bilm.token_cache.hits > 0  # repeated tokens came from the cache
 
 
@@ -48,15 +37,15 @@ def test_fast_embed_sentences_matches_exact_on_reference_models(reference_model)
     bilm, sentences, _ = reference_model
     batch = [s.split() for k in range(3) for s in sentences[k][:4]]
     fast = bilm.embed_sentences(batch, batch_size=5)
-    slow = exact(bilm, lambda: bilm.embed_sentences(batch, batch_size=5))
-    assert_close_lists(fast, slow)
+    slow = on_exact_path(bilm, lambda: bilm.embed_sentences(batch, batch_size=5))
+    assert_arrays_close(fast, slow)
 
 
 def test_fast_forward_under_no_grad_matches_exact(tiny_bilm):
     ids = tiny_bilm.char_ids(SENTENCES)
     with torch.no_grad():
         fast = tiny_bilm(ids)
-        slow = exact(tiny_bilm, lambda: tiny_bilm(ids))
+        slow = on_exact_path(tiny_bilm, lambda: tiny_bilm(ids))
     torch.testing.assert_close(fast.layers, slow.layers, atol=1e-5, rtol=1e-5)
     assert torch.equal(fast.mask, slow.mask)
 
@@ -66,15 +55,10 @@ def test_fast_run_keeps_rows_without_tokens_and_their_state(tiny_bilm):
     ids = torch.cat([ids, torch.zeros_like(ids[:1])])  # a row with no tokens at all
     torch.manual_seed(3)
     states = [(torch.randn(3, 8), torch.randn(3, 24)) for _ in range(4)]
-    tiny_bilm._states = [(h.clone(), c.clone()) for h, c in states]
-    with torch.no_grad():
-        fast = tiny_bilm.run(ids, stateful=True)
-        fast_states = tiny_bilm._states
-        tiny_bilm._states = [(h.clone(), c.clone()) for h, c in states]
-        slow = exact(tiny_bilm, lambda: tiny_bilm.run(ids, stateful=True))
+    fast, fast_states, slow, slow_states = stateful_runs_fast_and_exact(tiny_bilm, ids, states)
     for f, s in zip(fast.forward + fast.backward, slow.forward + slow.backward):
         torch.testing.assert_close(f, s, atol=1e-5, rtol=1e-5)
-    for (fh, fc), (sh, sc), (h0, c0) in zip(fast_states, tiny_bilm._states, states):
+    for (fh, fc), (sh, sc), (h0, c0) in zip(fast_states, slow_states, states):
         torch.testing.assert_close(fh, sh, atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(fc, sc, atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(fh[2], h0[2])  # the empty row kept its state
@@ -86,9 +70,9 @@ def test_fast_stateful_calls_match_exact_stateful_calls(tiny_bilm):
     tiny_bilm.reset_states()
     fast = [tiny_bilm.embed_sentences(c, stateful=True) for c in calls]
     tiny_bilm.reset_states()
-    slow = exact(tiny_bilm, lambda: [tiny_bilm.embed_sentences(c, stateful=True) for c in calls])
+    slow = on_exact_path(tiny_bilm, lambda: [tiny_bilm.embed_sentences(c, stateful=True) for c in calls])
     for f, s in zip(fast, slow):
-        assert_close_lists(f, s)
+        assert_arrays_close(f, s)
 
 
 @pytest.mark.parametrize("filters", [((1, 4), (2, 8), (3, 8)), ((2, 5), (7, 6)), ((1, 3),)])
@@ -112,7 +96,7 @@ def test_cache_is_dropped_when_weights_change(tiny_bilm):
     with torch.no_grad():
         tiny_bilm.char_cnn.projection.bias.add_(0.5)
     after = tiny_bilm.embed_sentences([SENTENCES[0]])[0]
-    slow = exact(tiny_bilm, lambda: tiny_bilm.embed_sentences([SENTENCES[0]])[0])
+    slow = on_exact_path(tiny_bilm, lambda: tiny_bilm.embed_sentences([SENTENCES[0]])[0])
     numpy.testing.assert_allclose(after, slow, atol=1e-5)
     assert not numpy.allclose(after[0], before[0], atol=0.1)
 
@@ -122,8 +106,8 @@ def test_cache_stays_within_its_size_and_still_gives_exact_results(tiny_bilm):
     assert tiny_bilm.token_cache.capacity(8, torch.float32) == 10
     got = [tiny_bilm.embed_sentences([s])[0] for s in SENTENCES for _ in range(2)]
     assert len(tiny_bilm.token_cache) <= 10
-    slow = exact(tiny_bilm, lambda: [tiny_bilm.embed_sentences([s])[0] for s in SENTENCES for _ in range(2)])
-    assert_close_lists(got, slow)
+    slow = on_exact_path(tiny_bilm, lambda: [tiny_bilm.embed_sentences([s])[0] for s in SENTENCES for _ in range(2)])
+    assert_arrays_close(got, slow)
 
 
 def test_cache_of_size_zero_is_off(tiny_bilm):
@@ -161,8 +145,8 @@ def test_every_matmul_route_gives_the_exact_numbers(tiny_bilm, monkeypatch, rout
     if route == "mkl":
         monkeypatch.setattr(onednn, "ENABLED", False)
     fast = tiny_bilm.embed_sentences(SENTENCES)
-    slow = exact(tiny_bilm, lambda: tiny_bilm.embed_sentences(SENTENCES))
-    assert_close_lists(fast, slow)
+    slow = on_exact_path(tiny_bilm, lambda: tiny_bilm.embed_sentences(SENTENCES))
+    assert_arrays_close(fast, slow)
 
 
 def test_trimmed_char_cnn_follows_in_place_changes_of_the_filters(tiny_bilm):

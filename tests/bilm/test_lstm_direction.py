@@ -5,13 +5,12 @@ import signal
 import threading
 import time
 
-import numpy
 import pytest
 import torch
 
 from spacy_elmo.bilm import BiLM, direction_threads, lstm_direction
 from spacy_elmo.bilm.fast_lstm import fast_bilstm
-from tests.helpers import needs_reference, tiny_options
+from tests.helpers import assert_arrays_close, on_exact_path, stateful_runs_fast_and_exact, needs_reference, tiny_options
 
 SENTENCES = [
     "one two three four five six seven".split(),  # odd length
@@ -47,19 +46,8 @@ def route_calls(monkeypatch):
     return calls
 
 
-def exact(bilm, fn):
-    bilm.fast_inference = False
-    try:
-        return fn()
-    finally:
-        bilm.fast_inference = True
 
 
-def assert_same(got, want, atol=1e-5):
-    assert len(got) == len(want)
-    for g, w in zip(got, want):
-        assert g.shape == w.shape
-        numpy.testing.assert_allclose(g, w, atol=atol, rtol=1e-5)
 
 
 def test_the_scripted_route_compiles_here():
@@ -76,8 +64,8 @@ def test_scripted_route_matches_exact_path(tiny_bilm, threads, route_calls, n_th
     threads(n_threads)
     fast = tiny_bilm.embed_sentences(sentences, batch_size=4)
     assert route_calls, "the scripted route was not taken"
-    slow = exact(tiny_bilm, lambda: tiny_bilm.embed_sentences(sentences, batch_size=4))
-    assert_same(fast, slow)
+    slow = on_exact_path(tiny_bilm, lambda: tiny_bilm.embed_sentences(sentences, batch_size=4))
+    assert_arrays_close(fast, slow)
 
 
 def test_batches_wider_than_one_onednn_block_match_exact_path(tiny_bilm, route_calls):
@@ -87,15 +75,15 @@ def test_batches_wider_than_one_onednn_block_match_exact_path(tiny_bilm, route_c
     sentences = [[words[(i * 7 + k) % len(words)] for k in range(1 + i % 23)] for i in range(70)]
     fast = tiny_bilm.embed_sentences(sentences, batch_size=70)
     assert route_calls
-    slow = exact(tiny_bilm, lambda: tiny_bilm.embed_sentences(sentences, batch_size=70))
-    assert_same(fast, slow)
+    slow = on_exact_path(tiny_bilm, lambda: tiny_bilm.embed_sentences(sentences, batch_size=70))
+    assert_arrays_close(fast, slow)
 
 
 def test_all_padding_batch_runs(tiny_bilm, route_calls):
     ids = torch.zeros(2, 3, tiny_bilm.options.max_characters_per_token, dtype=torch.long)
     with torch.no_grad():
         raw = tiny_bilm.run(ids)
-        slow = exact(tiny_bilm, lambda: tiny_bilm.run(ids))
+        slow = on_exact_path(tiny_bilm, lambda: tiny_bilm.run(ids))
     assert route_calls
     for f, s in zip(raw.forward + raw.backward, slow.forward + slow.backward):
         assert f.shape == s.shape and not f.any()
@@ -112,15 +100,10 @@ def test_more_empty_rows_than_real_steps(tiny_bilm, monkeypatch, scripted):
     ids = torch.cat([ids, torch.zeros(3, *ids.shape[1:], dtype=ids.dtype)])
     torch.manual_seed(7)
     states = [(torch.randn(4, 8), torch.randn(4, 24)) for _ in range(4)]
-    tiny_bilm._states = [(h.clone(), c.clone()) for h, c in states]
-    with torch.no_grad():
-        fast = tiny_bilm.run(ids, stateful=True)
-        fast_states = tiny_bilm._states
-        tiny_bilm._states = [(h.clone(), c.clone()) for h, c in states]
-        slow = exact(tiny_bilm, lambda: tiny_bilm.run(ids, stateful=True))
+    fast, fast_states, slow, slow_states = stateful_runs_fast_and_exact(tiny_bilm, ids, states)
     for f, s in zip(fast.forward + fast.backward, slow.forward + slow.backward):
         torch.testing.assert_close(f, s, atol=1e-5, rtol=1e-5)
-    for (fh, fc), (sh, sc) in zip(fast_states, tiny_bilm._states):
+    for (fh, fc), (sh, sc) in zip(fast_states, slow_states):
         torch.testing.assert_close(fh, sh, atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(fc, sc, atol=1e-5, rtol=1e-5)
 
@@ -140,8 +123,8 @@ def test_a_route_that_fails_its_self_check_is_replaced_by_the_step_loop(tiny_bil
     with pytest.warns(RuntimeWarning, match="self-check"):
         fast = tiny_bilm.embed_sentences(SENTENCES)
     assert fast_lstm._SELF_CHECK is False
-    slow = exact(tiny_bilm, lambda: tiny_bilm.embed_sentences(SENTENCES))
-    assert_same(fast, slow)
+    slow = on_exact_path(tiny_bilm, lambda: tiny_bilm.embed_sentences(SENTENCES))
+    assert_arrays_close(fast, slow)
 
 
 def test_the_real_route_passes_its_self_check(monkeypatch):
@@ -161,8 +144,8 @@ def test_a_model_made_under_inference_mode_runs_the_fast_route(route_calls):
         bilm.eval()
         fast = bilm.embed_sentences(SENTENCES)
         assert route_calls
-        slow = exact(bilm, lambda: bilm.embed_sentences(SENTENCES))
-    assert_same(fast, slow)
+        slow = on_exact_path(bilm, lambda: bilm.embed_sentences(SENTENCES))
+    assert_arrays_close(fast, slow)
 
 
 def test_empty_list_gives_empty_result(tiny_bilm):
@@ -198,8 +181,8 @@ def test_without_clipping_or_skip_connections():
             p.uniform_(-0.5, 0.5)
     bilm.eval()
     fast = bilm.embed_sentences(SENTENCES)
-    slow = exact(bilm, lambda: bilm.embed_sentences(SENTENCES))
-    assert_same(fast, slow)
+    slow = on_exact_path(bilm, lambda: bilm.embed_sentences(SENTENCES))
+    assert_arrays_close(fast, slow)
 
 
 @needs_reference
@@ -210,8 +193,8 @@ def test_scripted_route_in_one_thread_matches_exact_path_on_reference_weights(re
     batch = [s.split() for k in range(3) for s in sentences[k][:4]]
     fast = bilm.embed_sentences(batch, batch_size=7)
     assert route_calls
-    slow = exact(bilm, lambda: bilm.embed_sentences(batch, batch_size=7))
-    assert_same(fast, slow)
+    slow = on_exact_path(bilm, lambda: bilm.embed_sentences(batch, batch_size=7))
+    assert_arrays_close(fast, slow)
 
 
 def test_caller_thread_settings_are_unchanged(tiny_bilm, threads):
