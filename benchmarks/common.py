@@ -135,6 +135,13 @@ def machine_description() -> str:
     return f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}, torch {torch.__version__}, OMP_WAIT_POLICY={policy}"
 
 
+def note_load_after(raw: Dict) -> None:
+    """Record and print the load average after a run, beside ``raw["load_average_before"]``:
+    on a shared machine it tells whether the timings can be trusted."""
+    raw["load_average_after"] = os.getloadavg()
+    print(f"load average before {raw['load_average_before']}, after {raw['load_average_after']}", flush=True)
+
+
 def write_json(path: Path, data) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2))

@@ -26,7 +26,7 @@ from typing import Dict, List
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SIZES, conll_sentences, machine_description, write_json  # noqa: E402
+from common import SIZES, conll_sentences, machine_description, note_load_after, write_json  # noqa: E402
 
 ROUTES = ("stepwise", "scripted-serial", "scripted")
 
@@ -127,8 +127,7 @@ def main() -> None:
                 raw["runs"].append(dict(size=size, threads=threads, route=name, seconds=seconds, seconds_all=times, tokens=tokens, max_abs_diff=diff))
                 all_text = ", ".join(f"{t:.3f}" for t in times)
                 print(f"| {size} | {threads} | {name} | {seconds:.3f} | {all_text} | {tokens / seconds:,.0f} | {diff:.1e} |", flush=True)
-    raw["load_average_after"] = os.getloadavg()
-    print(f"load average before {raw['load_average_before']}, after {raw['load_average_after']}")
+    note_load_after(raw)
     if args.json:
         write_json(args.json, raw)
 

@@ -19,7 +19,7 @@ import numpy
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SIZE_NAMES, SIZES, conll_sentences, machine_description, random_weights, write_json  # noqa: E402
+from common import SIZE_NAMES, SIZES, conll_sentences, machine_description, random_weights, note_load_after, write_json  # noqa: E402
 from speed import batches, load_ours, timed_pass  # noqa: E402
 
 
@@ -72,8 +72,9 @@ def main() -> None:
             f"{entry['bf16']['tokens_per_second'] / entry['fp32']['tokens_per_second']:.2f}x | "
             + " / ".join(f"{e:.1e}" for e in err["max_abs"]) + " | " + " / ".join(f"{e:.1%}" for e in err["relative_rms"]) + " |"
         )
-    raw["load_average_after"] = os.getloadavg()
-    print(f"\nload average before {raw['load_average_before']}, after {raw['load_average_after']}\n")
+    print()
+    note_load_after(raw)
+    print()
     print("| weights | fp32 tokens/s | bf16 tokens/s | bf16 speed-up | bf16 max abs error (layer 0/1/2) | bf16 relative RMS error (layer 0/1/2) |")
     print("|---|---|---|---|---|---|")
     print("\n".join(rows))

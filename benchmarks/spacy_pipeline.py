@@ -22,7 +22,7 @@ from typing import Dict, List, Optional
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import CONLL_TESTA, WEIGHTS_DIR, conll_sentences, machine_description, random_weights, write_json  # noqa: E402
+from common import CONLL_TESTA, WEIGHTS_DIR, conll_sentences, machine_description, random_weights, note_load_after, write_json  # noqa: E402
 
 CONLL_TRAIN = CONLL_TESTA.with_name("eng.train")
 
@@ -116,8 +116,7 @@ def main() -> None:
         stream = [" ".join(s) for s in conll_sentences(CONLL_TRAIN, limit=args.memory_docs)]
         print(f"memory over {len(stream)} docs (component cache_size_mb={'default' if args.layer_cache_mb is None else args.layer_cache_mb}):", flush=True)
         raw["memory"] = memory_profile(make_nlp(model_dir, args.layer_cache_mb), stream, args.batch_size)
-    raw["load_average_after"] = os.getloadavg()
-    print(f"load average before {raw['load_average_before']}, after {raw['load_average_after']}")
+    note_load_after(raw)
     if args.json:
         write_json(args.json, raw)
 

@@ -25,7 +25,7 @@ import numpy
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SIZE_NAMES, SIZES, conll_sentences, flops_per_token, machine_description, matmul_peak, random_weights, write_json  # noqa: E402
+from common import SIZE_NAMES, SIZES, conll_sentences, flops_per_token, machine_description, matmul_peak, random_weights, note_load_after, write_json  # noqa: E402
 
 
 def batches(sentences: List[List[str]], size: int) -> List[List[List[str]]]:
@@ -165,8 +165,9 @@ def main() -> None:
         entry = {"flops_per_token": flops, **measure(random_weights(size), sentences, args.batch, args.repeats, ref_repeats, args.check_sentences, args.breakdown)}
         raw["sizes"][size] = entry
         rows.append(table_row(size, entry, n_tokens, peak))
-    raw["load_average_after"] = os.getloadavg()
-    print(f"\nload average before {raw['load_average_before']}, after {raw['load_average_after']}\n")
+    print()
+    note_load_after(raw)
+    print()
     print(table_header())
     print("\n".join(rows))
     if args.json:

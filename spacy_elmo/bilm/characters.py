@@ -8,7 +8,7 @@ are tokens of their own. Every id is shifted by +1 so that 0 means "no token"
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import List, Sequence
+from typing import Sequence
 
 import numpy
 import torch

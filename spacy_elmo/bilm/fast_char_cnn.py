@@ -20,6 +20,7 @@ import torch
 from .char_cnn import CharCNN
 from . import onednn
 from .characters import PAD_CHAR
+from .token_cache import parameters_fingerprint
 
 PAD_ID = PAD_CHAR + 1  # after the +1 shift
 # Upper ends of the length groups (characters incl. begin/end-of-word): few groups, little waste.
@@ -52,7 +53,7 @@ _STACKED: "weakref.WeakKeyDictionary[CharCNN, Tuple[Tuple, torch.Tensor, torch.T
 def _stacked_rows(cnn: CharCNN) -> Tuple[torch.Tensor, torch.Tensor]:
     """``stacked_filters`` as a ``[n_filters, widest * dim]`` weight for ``onednn.linear``, kept
     while the convolutions' parameters are unchanged, so oneDNN lays it out once, not per batch."""
-    key = tuple((p.data_ptr(), -1 if p.is_inference() else p._version, p.dtype, p.device) for p in cnn.convolutions.parameters())
+    key = parameters_fingerprint(cnn.convolutions.parameters())
     entry = _STACKED.get(cnn)
     if entry is None or entry[0] != key:
         weight, bias = stacked_filters(cnn)

@@ -26,15 +26,18 @@ LAYOUT_ROWS = 32
 _PREPARED: Dict[Tuple[int, str], Tuple[weakref.ref, Tuple, torch.Tensor]] = {}
 
 
-def _find_pointwise_linear():
-    """oneDNN linear taking and returning dense tensors (PyTorch >= 2.1); None where missing."""
+def _mkldnn_op(name: str):
+    """``torch.ops.mkldnn.<name>``, or None where this torch build lacks it (private ops move)."""
     try:
-        return torch.ops.mkldnn._linear_pointwise
+        return getattr(torch.ops.mkldnn, name)
     except (AttributeError, RuntimeError):
         return None
 
 
-_POINTWISE = _find_pointwise_linear()
+#: oneDNN linear taking and returning dense tensors (PyTorch >= 2.1).
+_POINTWISE = _mkldnn_op("_linear_pointwise")
+#: oneDNN's own weight layout for a linear (as ``torch.compile`` prepacks it).
+_REORDER = _mkldnn_op("_reorder_linear_weight")
 
 
 def usable(x: torch.Tensor, weight: torch.Tensor) -> bool:
@@ -50,17 +53,6 @@ def usable(x: torch.Tensor, weight: torch.Tensor) -> bool:
     )
 
 
-def _find_reorder():
-    """oneDNN's own weight layout for a linear (as ``torch.compile`` prepacks it); None where missing."""
-    try:
-        return torch.ops.mkldnn._reorder_linear_weight
-    except (AttributeError, RuntimeError):
-        return None
-
-
-_REORDER = _find_reorder()
-
-
 def _pack(weight: torch.Tensor) -> torch.Tensor:
     """``weight [out, in]`` as a oneDNN tensor, in the blocked layout oneDNN picks for
     ``LAYOUT_ROWS``-row inputs where the dense-in/dense-out linear can use it (it serves every
@@ -73,9 +65,9 @@ def _pack(weight: torch.Tensor) -> torch.Tensor:
     return weight.to_mkldnn()
 
 
-def _prepared(tensor: torch.Tensor, variant: str = "", derive: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> torch.Tensor:
-    """The oneDNN copy of ``tensor`` (of ``derive(tensor)`` for a named ``variant``), rebuilt
-    when ``tensor`` was changed in place or replaced."""
+def prepared(tensor: torch.Tensor, variant: str = "", derive: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> torch.Tensor:
+    """The cached oneDNN copy of ``tensor`` (of ``derive(tensor)`` for a named ``variant``),
+    rebuilt when ``tensor`` was changed in place or replaced."""
     # Inference tensors (weights created under torch.inference_mode) keep no version counter;
     # they cannot be changed in place outside inference mode, so their storage identifies them.
     version = -1 if tensor.is_inference() else tensor._version
@@ -88,11 +80,6 @@ def _prepared(tensor: torch.Tensor, variant: str = "", derive: Optional[Callable
         entry = (ref, key, _pack(source))
         _PREPARED[slot] = entry
     return entry[2]
-
-
-def prepared(tensor: torch.Tensor, variant: str = "", derive: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> torch.Tensor:
-    """Public name of ``_prepared``: a cached oneDNN copy of a weight, or of a derived form of it."""
-    return _prepared(tensor, variant, derive)
 
 
 def pointwise_available() -> bool:
@@ -126,8 +113,8 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] =
     if padded != rows:
         x = torch.constant_pad_nd(x, [0, 0, 0, padded - rows])
     if _POINTWISE is not None:  # dense in, dense out: no layout conversions
-        return _POINTWISE(x, _prepared(weight), bias, "none", [], "")[:rows]
-    out = torch._C._nn.mkldnn_linear(x.to_mkldnn(), _prepared(weight), None).to_dense()[:rows]
+        return _POINTWISE(x, prepared(weight), bias, "none", [], "")[:rows]
+    out = torch._C._nn.mkldnn_linear(x.to_mkldnn(), prepared(weight), None).to_dense()[:rows]
     if bias is not None:
         out += bias
     return out

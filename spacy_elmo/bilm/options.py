@@ -6,7 +6,7 @@ the training config all describe a model the same way.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Tuple, Union
 

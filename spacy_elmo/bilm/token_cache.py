@@ -16,8 +16,10 @@ import numpy
 import torch
 
 
-def _fingerprint(params: Iterable[torch.Tensor]) -> Tuple:
-    # Inference tensors (made under torch.inference_mode) have no version counter.
+def parameters_fingerprint(params: Iterable[torch.Tensor]) -> Tuple:
+    """Changes whenever a parameter is replaced or changed in place: what a cache derived from
+    the weights must compare before reuse. Inference tensors (made under torch.inference_mode)
+    have no version counter; they cannot change in place outside it, so storage identifies them."""
     return tuple((p.data_ptr(), -1 if p.is_inference() else p._version, p.dtype, p.device) for p in params)
 
 
@@ -54,7 +56,7 @@ class TokenCache:
         dim: int,
         dtype: torch.dtype,
     ) -> torch.Tensor:
-        fingerprint = _fingerprint(params)
+        fingerprint = parameters_fingerprint(params)
         if fingerprint != self._fingerprint:
             self.clear()
             self._fingerprint = fingerprint

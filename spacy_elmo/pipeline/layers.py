@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -256,12 +257,8 @@ def window_spans(start: int, end: int, size: int, overlap: int) -> List[Tuple[in
     return out
 
 
-SPLIT_SENTENCES_MODES = (True, False, "sentencizer")
-_RULE_SENTENCIZER: List[Any] = []
-
-
 def check_split_sentences(value: Any) -> Union[bool, str]:
-    if value not in SPLIT_SENTENCES_MODES or (value in (0, 1) and not isinstance(value, bool)):
+    if not (isinstance(value, bool) or value == "sentencizer"):
         raise ValueError(
             f"'elmo' split_sentences must be true, false or \"sentencizer\", got {value!r}. true: the doc's own "
             "sentences when it has them; \"sentencizer\": also find sentences in docs without boundaries, "
@@ -270,21 +267,20 @@ def check_split_sentences(value: Any) -> Union[bool, str]:
     return value
 
 
+@lru_cache(maxsize=1)
+def _rule_sentencizer():
+    from spacy.pipeline import Sentencizer
+
+    return Sentencizer()
+
+
 def rule_sentence_ranges(doc: Doc) -> List[Tuple[int, int]]:
     """Sentences as spaCy's rule-based ``Sentencizer`` (the rule this package's pretraining uses)
     would set them, computed without writing them to the doc: a downstream parser or NER that
     keeps entities inside sentences is not constrained by boundaries only the biLM needs."""
-    if not _RULE_SENTENCIZER:
-        from spacy.pipeline import Sentencizer
-
-        _RULE_SENTENCIZER.append(Sentencizer())
-    starts = _RULE_SENTENCIZER[0].predict([doc])[0]
-    cuts = [i for i, is_start in enumerate(starts) if is_start and i > 0] + [len(doc)]
-    ranges, begin = [], 0
-    for cut in cuts:
-        ranges.append((begin, cut))
-        begin = cut
-    return ranges
+    starts = _rule_sentencizer().predict([doc])[0]
+    bounds = [0] + [i for i, is_start in enumerate(starts) if is_start and i > 0] + [len(doc)]
+    return list(zip(bounds, bounds[1:]))
 
 
 def split_doc(
@@ -294,15 +290,13 @@ def split_doc(
     n = len(doc)
     if n == 0:
         return []
-    has_sents = doc.has_annotation("SENT_START")
     if n <= max_tokens and not split_sentences:
         return [Segment(index, 0, n, 0, n)]
-    if split_sentences and has_sents:
+    # Here the doc is split into sentences, or too long: its own sentences are the best cuts either way.
+    if doc.has_annotation("SENT_START"):
         ranges = [(sent.start, sent.end) for sent in doc.sents]
     elif split_sentences == "sentencizer":
         ranges = rule_sentence_ranges(doc)
-    elif has_sents:  # too long: its own sentences are still the best places to cut
-        ranges = [(sent.start, sent.end) for sent in doc.sents]
     else:
         ranges = [(0, n)]
     if len(ranges) == 1 and n <= max_tokens:
@@ -447,9 +441,8 @@ def bilm_forward(model: ElmoBiLMModel, docs: List[Doc], is_train: bool):
     segments: List[Segment] = []
     for i, doc in enumerate(docs):
         segments.extend(split_doc(
-                doc, i, attrs["max_batch_tokens"], attrs["window_size"], attrs["window_overlap"],
-                attrs["split_sentences"],
-            ))
+            doc, i, attrs["max_batch_tokens"], attrs["window_size"], attrs["window_overlap"], attrs["split_sentences"]
+        ))
     texts = [segment_texts(docs[seg.doc], seg) for seg in segments]
 
     seg_out: List[Any] = [None] * len(segments)
