@@ -22,10 +22,6 @@ SENTENCES = [
 ]
 
 
-
-
-
-
 def test_fast_embed_sentences_matches_exact_on_random_model(tiny_bilm):
     fast = tiny_bilm.embed_sentences(SENTENCES, batch_size=3)
     slow = on_exact_path(tiny_bilm, lambda: tiny_bilm.embed_sentences(SENTENCES, batch_size=3))

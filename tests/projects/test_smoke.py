@@ -8,6 +8,7 @@ checks the wiring, not the scores. The full runs are in BENCHMARKS.md, not here.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -115,3 +116,9 @@ def test_movie_reviews_textcat_project_smoke(tmp_path, tiny_bilm_dir):
         scores = json.loads((project / "metrics" / model / "seed1.json").read_text())
         assert scores["n_docs"] == 6 and scores["words_per_s"] > 0
     check_chart(project)
+    # the dev-only bag-of-words reference: one dev macro F1 per epoch
+    proc = subprocess.run([sys.executable, "-m", "weasel", "run", "bow-reference", str(project)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    scores = [float(m) for m in re.findall(r"epoch \d+: loss [\d.]+, dev macro F1 ([\d.]+)", proc.stdout)]
+    assert len(scores) == 5 and all(0.0 <= f <= 100.0 for f in scores), proc.stdout[-2000:]
