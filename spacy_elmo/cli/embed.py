@@ -30,7 +30,7 @@ def embed(
     Work is saved in chunks under OUTPUT.partial/; if the run is interrupted, the same command
     continues where it stopped. OUTPUT appears only once every document is done.
     """
-    from ..bulk import embed_file
+    from ..application.bulk import embed_file
 
     try:
         summary = embed_file(

@@ -25,7 +25,7 @@ def info(
     weights: Optional[Path] = weights_option,
 ) -> None:
     """Print a biLM's sizes, layers, output width and where its weights are (default: the packaged model)."""
-    from ._common import is_spacy_pipeline_dir, load_bilm_from_args, model_source
+    from ..application.loading import is_spacy_pipeline_dir, load_bilm_from_args, model_source
 
     if path is not None:
         if path.suffix == ".json" or (weights is not None and options is None):

@@ -24,8 +24,8 @@ def similarity(
 
     Example: similarity bank "The river bank was muddy." "The bank raised rates."
     """
-    from ..analysis import cosine_matrix
-    from ..word_vectors import collect_occurrences, read_sentences
+    from ..application.analysis import cosine_matrix
+    from ..application.word_vectors import collect_occurrences, read_sentences
     from ._common import warn
 
     texts = list(sentences or []) + (read_sentences(file) if file is not None else [])

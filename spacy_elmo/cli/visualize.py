@@ -30,9 +30,9 @@ def visualize_word(
 ) -> None:
     """Plot WORD's contextual vectors across SENTENCES in 2-D (PCA), coloured by a label column."""
     from ..bilm.errors import ElmoError
-    from ..plots import check_png_path, plot_word_pca
-    from ..word_vectors import collect_occurrences, read_labelled
-    from ._common import require_matplotlib, warn
+    from ..application.plots import check_png_path, plot_word_pca, require_matplotlib
+    from ..application.word_vectors import collect_occurrences, read_labelled
+    from ._common import warn
 
     require_matplotlib()  # before any slow work
     output = check_png_path(output or Path(f"{_file_safe(word)}.png"))
@@ -48,7 +48,7 @@ def visualize_word(
     if labels is not None:
         import numpy
 
-        from ..analysis import label_separation
+        from ..application.analysis import label_separation
 
         within, across = label_separation(numpy.stack([o.vector for o in occurrences]), [o.label for o in occurrences])
         typer.echo(f"Mean cosine similarity within a label: {within:.3f}; across labels: {across:.3f}.")
@@ -62,8 +62,7 @@ def visualize_mix(
     output: Path = typer.Option(Path("mix_weights.png"), "--output", "-o", help="PNG to write."),
 ) -> None:
     """Plot the learned scalar-mix weights of every ElmoListener in a trained pipeline."""
-    from ..plots import check_png_path, listener_mixes, plot_mix_weights
-    from ._common import require_matplotlib
+    from ..application.plots import check_png_path, listener_mixes, plot_mix_weights, require_matplotlib
 
     require_matplotlib()
     check_png_path(output)

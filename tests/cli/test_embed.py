@@ -11,8 +11,8 @@ import numpy
 import pytest
 import spacy
 
-from spacy_elmo.bulk import embed_file
-from spacy_elmo.embedding_io import ResumeError, partial_dir, read_embeddings
+from spacy_elmo.application.bulk import embed_file
+from spacy_elmo.application.embedding_io import ResumeError, partial_dir, read_embeddings
 from tests.helpers import REFERENCE, needs_reference
 
 LINES = [
@@ -261,12 +261,12 @@ def test_embed_reproduces_the_original_tensorflow_activations(cli, tmp_path, fol
 
 
 def test_ctrl_c_says_how_to_continue(cli, tiny_model, text_file, tmp_path, monkeypatch):
-    import spacy_elmo.bulk
+    import spacy_elmo.application.bulk
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(spacy_elmo.bulk, "embed_file", interrupted)
+    monkeypatch.setattr(spacy_elmo.application.bulk, "embed_file", interrupted)
     result = cli("embed", text_file, tmp_path / "o.npz", "--model", tiny_model)
     assert result.exit_code == 1
     assert "o.npz.partial/: run the same command again to continue" in result.stderr

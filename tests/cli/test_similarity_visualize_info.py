@@ -6,7 +6,7 @@ import numpy
 import pytest
 import spacy
 
-from spacy_elmo.analysis import cosine_matrix, find_spans, parse_layers, pca_2d
+from spacy_elmo.application.analysis import cosine_matrix, find_spans, parse_layers, pca_2d
 from spacy_elmo.bilm.errors import ElmoError
 from tests.helpers import REFERENCE, TINY_TEXTCAT_LISTENER_CFG, needs_reference
 
@@ -205,7 +205,7 @@ def test_pca_recovers_the_main_direction_and_is_stable():
 
 
 def test_label_separation():
-    from spacy_elmo.analysis import label_separation
+    from spacy_elmo.application.analysis import label_separation
 
     vectors = numpy.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
     within, across = label_separation(vectors, ["a", "a", "b", "b"])

@@ -34,7 +34,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy
 
-from .bilm.errors import ElmoError
+from ..bilm.errors import ElmoError
 
 MANIFEST_VERSION = 1
 OUTPUT_FORMATS = {".hdf5": "hdf5", ".h5": "hdf5", ".npz": "npz", ".npy": "npy", ".spacy": "docbin"}
@@ -334,7 +334,7 @@ def read_embeddings(path: Path, vocab=None) -> List[Tuple[List[str], numpy.ndarr
     from spacy.tokens import DocBin
     from spacy.vocab import Vocab
 
-    from .pipeline import ElmoData  # noqa: F401  (registers the extensions and ElmoData's msgpack codec)
+    from ..pipeline import ElmoData  # noqa: F401  (registers the extensions and ElmoData's msgpack codec)
 
     docs = DocBin(store_user_data=True).from_disk(path).get_docs(vocab or Vocab())
     out = []

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 from .analysis import Occurrence, comparable_vectors, find_spans, parse_layers
-from .bilm.errors import ElmoError
+from ..bilm.errors import ElmoError
 
 
 def check_text(text: str, where: str) -> str:
@@ -74,7 +74,7 @@ def collect_occurrences(
     nlp=None,
 ) -> Tuple[List[Occurrence], List[int]]:
     """Every occurrence of ``word`` in ``texts`` with its vector; also the indices of texts without it."""
-    from .cli._common import elmo_pipe, load_nlp
+    from .loading import elmo_pipe, load_nlp
 
     if not word.strip():
         raise ElmoError("The word to look for is empty.")

@@ -8,20 +8,28 @@ from typing import List, Optional, Sequence
 import numpy
 
 from .analysis import Occurrence, pca_2d
-from .bilm.errors import ElmoError
+from ..bilm.errors import ElmoError
 
 
-def _pyplot():
-    from .cli._common import require_matplotlib
+def require_matplotlib():
+    """``matplotlib.pyplot`` with a headless backend, or a clear message on how to install it."""
+    try:
+        import matplotlib
 
-    return require_matplotlib()
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as err:
+        raise ElmoError(
+            "Pictures need matplotlib, an optional extra: pip install 'spacy-elmo[viz]' (or pip install matplotlib)."
+        ) from err
+    return plt
 
 
 def plot_word_pca(
     word: str, occurrences: Sequence[Occurrence], output: Path, layers: str = "mix", annotate: Optional[bool] = None
 ) -> numpy.ndarray:
     """Scatter the first two principal components of the occurrences' vectors; returns the variance ratio."""
-    plt = _pyplot()
+    plt = require_matplotlib()
     coords, ratio = pca_2d(numpy.stack([o.vector for o in occurrences]))
     labels = [o.label for o in occurrences]
     fig, ax = plt.subplots(figsize=(8, 6), dpi=120)
@@ -60,8 +68,8 @@ def listener_mixes(pipeline_dir: Path) -> List[ListenerMix]:
     """The mix of every initialised ElmoListener in a saved pipeline, named after its component."""
     import spacy
 
-    from .cli._common import is_spacy_pipeline_dir
-    from .pipeline.listener import ElmoListener
+    from .loading import is_spacy_pipeline_dir
+    from ..pipeline.listener import ElmoListener
 
     pipeline_dir = Path(pipeline_dir)
     if not is_spacy_pipeline_dir(pipeline_dir):
@@ -89,7 +97,7 @@ def listener_mixes(pipeline_dir: Path) -> List[ListenerMix]:
 
 def plot_mix_weights(mixes: Sequence[ListenerMix], output: Path) -> None:
     """Grouped bars: for each output layer, each listener's softmax weight (gamma in the legend)."""
-    plt = _pyplot()
+    plt = require_matplotlib()
     n_layers = max(len(m.weights) for m in mixes)
     fig, ax = plt.subplots(figsize=(max(5, 1.6 * n_layers + 2), 4.5), dpi=120)
     width = 0.8 / len(mixes)

@@ -11,7 +11,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy
 
-from .bilm.errors import ElmoError
+from ..bilm.errors import ElmoError
 
 LAYER_CHOICES = ("mix", "top", "average", "all")
 LayerSpec = Union[str, Tuple[int, ...]]

@@ -1,7 +1,7 @@
 """Embed a whole file of documents, in chunks, resumably, optionally in several processes.
 
 The unit of work is a chunk of ``chunk_size`` consecutive documents: it is embedded
-and written as one part file (see :mod:`spacy_elmo.embedding_io`), so an interruption
+and written as one part file (see :mod:`spacy_elmo.application.embedding_io`), so an interruption
 loses at most the chunks in flight, and a rerun of the same command skips every part
 already on disk. With ``n_process > 1`` each worker process loads the model once and
 writes its own parts; the parent only reads the input and counts progress.
@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy
 
 from .analysis import LayerSpec, parse_layers
-from .bilm.errors import ElmoError
+from ..bilm.errors import ElmoError
 from .embedding_io import EmbedSource, PartialRun, output_format
 
 DEFAULT_CHUNK_SIZE = 256
@@ -36,7 +36,7 @@ class DocEmbedder:
     """Docs in, one array per doc out (per the layer spec), via the pipeline's "elmo" component."""
 
     def __init__(self, nlp, layers: LayerSpec, fmt: str, batch_size: int = 64):
-        from .pipeline.data import ElmoData
+        from ..pipeline.data import ElmoData
 
         self._ElmoData = ElmoData
         self.nlp = nlp
@@ -97,7 +97,7 @@ _WORKER: Dict[str, Any] = {}
 def _worker_init(load_args: Dict[str, Any], layers: LayerSpec, fmt: str, batch_size: int, output: str, manifest: Dict[str, Any], threads: int) -> None:
     import torch
 
-    from .cli._common import load_nlp
+    from .loading import load_nlp
 
     torch.set_num_threads(threads)
     nlp = load_nlp(**load_args)
@@ -134,7 +134,7 @@ def embed_file(
     ``stop_after`` (chunks written in this call) and ``on_chunk`` exist so that tests can
     interrupt a run at a known point; a user simply presses Ctrl-C or loses the machine.
     """
-    from .cli._common import model_source
+    from .loading import model_source
 
     input_path, output = Path(input_path), Path(output)
     fmt = output_format(output)
@@ -216,7 +216,7 @@ def embed_file(
 
 
 def _load_checked(load_args: Dict[str, Any], spec: LayerSpec):
-    from .cli._common import elmo_pipe, load_nlp
+    from .loading import elmo_pipe, load_nlp
 
     nlp = load_nlp(**load_args)
     n_layers = elmo_pipe(nlp).bilm.options.n_output_layers
