@@ -35,6 +35,7 @@ def ElmoListener_v1(
     initial_weights: Optional[List[float]] = None,
     initial_gamma: float = 1.0,
     tok2vec: Optional[Model[List[Doc], List[Floats2d]]] = None,
+    mix_l2: float = 0.0,
 ) -> Model[List[Doc], List[Floats2d]]:
     """A tok2vec for any component: its own scalar mix of the upstream 'elmo' layers.
 
@@ -42,7 +43,10 @@ def ElmoListener_v1(
     upstream: name of the 'elmo' component to listen to ("*" = any).
     layer_norm: normalise each layer per doc before mixing.
     layer_dropout: probability of dropping a whole layer from the softmax in training.
-    dropout: dropout on the mixed vectors (spaCy's training dropout overrides it).
+    dropout: dropout on the mixed vectors in training; the listener's own rate, independent of
+      ``[training] dropout`` (which spaCy applies to the other layers of the component).
+    mix_l2: L2 penalty on the mix logits' deviation from their mean, pulling the layer weights
+      towards equal (Peters et al. 2018 found a small one helps; 0.001-0.01 is the usual range).
     initial_weights / initial_gamma: start of the mix (default: equal weights, gamma 1).
     tok2vec: an optional small trainable tok2vec (e.g. spacy.MultiHashEmbed.v2 on
       NORM/PREFIX/SUFFIX/SHAPE) whose vectors are concatenated after ELMo's.
@@ -58,5 +62,6 @@ def ElmoListener_v1(
         dropout=dropout,
         initial_weights=initial_weights,
         initial_gamma=initial_gamma,
+        mix_l2=mix_l2,
         tok2vec=tok2vec,
     )

@@ -8,9 +8,14 @@ plain listener it owns the task-specific part of ELMo (Peters et al. 2018, eq. 1
     h_k = gamma * sum_j softmax(w)_j * LN(layer_j)_k
 
 with optional per-doc layer norm, optional *layer dropout* (whole layers dropped from
-the softmax during training, as in UDify), dropout on the mix, an optional projection to
+the softmax during training, as in UDify), dropout on the mix, an L2 penalty that pulls
+the layer weights towards equal (the paper's regulariser), an optional projection to
 ``width``, and optionally a small trainable tok2vec whose output is concatenated, which
 is how the paper used ELMo: beside the task's own token features.
+
+The mix dropout is the listener's own rate, kept in ``attrs["elmo_dropout"]`` rather than
+in a thinc ``Dropout`` layer: spaCy sets every ``dropout_rate`` inside a component to
+``[training] dropout`` before each update, which would silently override it.
 """
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ from typing import Callable, List, Optional, Sequence
 
 import numpy
 from spacy.tokens import Doc
-from thinc.api import Dropout, Linear, Model
+from thinc.api import Linear, Model
 from thinc.types import Floats2d, Floats3d
 
 from .extensions import DATA_ATTR
@@ -46,15 +51,19 @@ class ElmoListener(Model):
         dropout: float = 0.0,
         initial_weights: Optional[Sequence[float]] = None,
         initial_gamma: float = 1.0,
+        mix_l2: float = 0.0,
         tok2vec: Optional[Model] = None,
     ):
         if width is not None and width < 1:
             raise ValueError(f"ElmoListener width must be a positive int or null (no projection), got {width}.")
         if not 0.0 <= layer_dropout < 1.0:
             raise ValueError(f"ElmoListener layer_dropout must be in [0, 1), got {layer_dropout}.")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"ElmoListener dropout must be in [0, 1), got {dropout}.")
+        if mix_l2 < 0.0:
+            raise ValueError(f"ElmoListener mix_l2 must be >= 0, got {mix_l2}.")
         projection = Linear(nO=width) if width is not None else None
-        dropout_layer = Dropout(dropout)
-        layers = [dropout_layer] + ([projection] if projection is not None else []) + ([tok2vec] if tok2vec is not None else [])
+        layers = ([projection] if projection is not None else []) + ([tok2vec] if tok2vec is not None else [])
         Model.__init__(
             self,
             self.name,
@@ -63,10 +72,12 @@ class ElmoListener(Model):
             dims={"nO": None, "nL": None, "nD": None},
             params={"mix_weights": None, "gamma": None},
             layers=layers,
-            refs={"dropout": dropout_layer, "projection": projection, "tok2vec": tok2vec},
+            refs={"projection": projection, "tok2vec": tok2vec},
             attrs={
                 "layer_norm": bool(layer_norm),
                 "layer_dropout": float(layer_dropout),
+                "elmo_dropout": float(dropout),
+                "mix_l2": float(mix_l2),
                 "initial_weights": None if initial_weights is None else [float(w) for w in initial_weights],
                 "initial_gamma": float(initial_gamma),
                 "width": width,
@@ -212,8 +223,7 @@ def listener_forward(model: ElmoListener, docs: List[Doc], is_train: bool):
     mixed = xp.tensordot(s, Xn, axes=([0], [0]))  # [N, D]
     Y = gamma[0] * mixed
 
-    dropout = model.get_ref("dropout")
-    Y, bp_dropout = dropout(Y, is_train)
+    Y, bp_dropout = _dropout(ops, Y, model.attrs["elmo_dropout"] if is_train else 0.0)
     projection = model.get_ref("projection") if model.has_ref("projection") else None
     if projection is not None:
         Y, bp_projection = projection(Y, is_train)
@@ -242,7 +252,11 @@ def listener_forward(model: ElmoListener, docs: List[Doc], is_train: bool):
         model.inc_grad("gamma", (dY * mixed).sum().reshape((1,)).astype("f"))
         d_mixed = gamma[0] * dY
         ds = xp.tensordot(Xn, d_mixed, axes=([1, 2], [0, 1]))  # [L]
-        model.inc_grad("mix_weights", s * (ds - (s * ds).sum()))
+        d_logits = s * (ds - (s * ds).sum())
+        if model.attrs["mix_l2"] > 0:
+            w = model.get_param("mix_weights")  # equal logits <=> equal layer weights
+            d_logits = d_logits + model.attrs["mix_l2"] * (w - w.mean())
+        model.inc_grad("mix_weights", d_logits.astype("f"))
         if upstream_backprop is not None:
             dXn = s[:, None, None] * d_mixed[None, :, :]
             dX = _layer_norm_backprop(ops, dXn, stats, lengths) if stats is not None else dXn
@@ -251,6 +265,14 @@ def listener_forward(model: ElmoListener, docs: List[Doc], is_train: bool):
         return []
 
     return outputs, backprop
+
+
+def _dropout(ops, Y, rate: float):
+    """Inverted dropout on the mixed vectors; identity (and no mask) when ``rate`` is 0."""
+    if rate <= 0.0:
+        return Y, lambda dY: dY
+    mask = ops.get_dropout_mask(Y.shape, rate)
+    return Y * mask, lambda dY: dY * mask
 
 
 def _softmax(xp, logits):
