@@ -9,9 +9,10 @@ writes its own parts; the parent only reads the input and counts progress.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy
 
@@ -90,19 +91,160 @@ def _embed_and_write(embedder: DocEmbedder, run: PartialRun, k: int, items: Sequ
     return k, len(docs), sum(len(d) for d in docs)
 
 
-# -- worker processes ---------------------------------------------------------------------------------
-_WORKER: Dict[str, Any] = {}
+# -- the job: planned and checked once, run by one of the engines ---------------------------------------
+@dataclass
+class EmbedJob:
+    """What is left of one run, and what a worker needs to do its share of it (all JSON-able)."""
+
+    source: EmbedSource
+    run: PartialRun
+    layers: str
+    batch_size: int
+    load_args: Dict[str, Any]
+    resumed: List[int]
+
+    @property
+    def todo(self) -> List[int]:
+        done = set(self.resumed)
+        return [k for k in range(self.run.n_chunks) if k not in done]
+
+    @property
+    def worker_settings(self) -> Tuple[Any, ...]:
+        """Everything a worker process needs besides a chunk: absolute paths, so any host can use them."""
+        return (self.load_args, parse_layers(self.layers), self.run.fmt, self.batch_size, str(self.run.output), self.run.manifest)
+
+    def tasks(self) -> Iterator[Tuple[int, List[Any]]]:
+        """``(chunk number, its documents)`` for every chunk still to do, read lazily from the input."""
+        todo = set(self.todo)
+        size = self.run.chunk_size
+        items: List[Any] = []
+        for index, item in enumerate(self.source.items()):
+            k = index // size
+            if k in todo:
+                items.append(item)
+            if (index + 1) % size == 0 or index + 1 == self.source.n_docs:
+                if k in todo:
+                    yield k, items
+                items = []
+
+    def load_checked(self):
+        """Load the model here and check the layer numbers against it, so that a bad model or
+        option is one clear line before any worker starts."""
+        from .loading import elmo_pipe, load_nlp
+
+        nlp = load_nlp(**self.load_args)
+        n_layers = elmo_pipe(nlp).bilm.options.n_output_layers
+        spec = parse_layers(self.layers)
+        if isinstance(spec, tuple):
+            parse_layers(",".join(map(str, spec)), n_layers)  # raises a clear error on a bad index
+        return nlp
+
+    def finish(self, n_tokens: int) -> EmbedSummary:
+        """Assemble ``OUTPUT`` from the parts once every chunk is on disk."""
+        finished = len(self.run.done_chunks()) == self.run.n_chunks
+        if finished:
+            self.run.merge(self.layers)
+        return EmbedSummary(self.source.n_docs, n_tokens, self.run.n_chunks, len(self.resumed), finished, self.run.output)
 
 
-def _worker_init(load_args: Dict[str, Any], layers: LayerSpec, fmt: str, batch_size: int, output: str, manifest: Dict[str, Any], threads: int) -> None:
+def start_job(
+    input_path: Path,
+    output: Path,
+    *,
+    layers: str = "mix",
+    model: Optional[Path] = None,
+    options: Optional[Path] = None,
+    weights: Optional[Path] = None,
+    lang: str = "en",
+    batch_size: int = 64,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    restart: bool = False,
+    overwrite: bool = False,
+) -> EmbedJob:
+    """Check the settings and the input, then start ``OUTPUT.partial/`` or resume the matching one."""
+    from .loading import model_source
+
+    input_path, output = Path(input_path), Path(output).absolute()
+    fmt = output_format(output)
+    if batch_size < 1 or chunk_size < 1:
+        raise ElmoError("--batch-size and --chunk-size must be at least 1.")
+    if output.exists() and not overwrite:
+        raise ElmoError(f"{output} already exists (a finished run). Add --overwrite to replace it.")
+    parse_layers(layers)
+    source = EmbedSource.open(input_path)
+    if source.n_docs == 0:
+        raise ElmoError(f"{input_path} is empty: there are no documents (lines) to embed.")
+    manifest = {
+        "input": {"path": str(input_path.resolve()), "n_docs": source.n_docs, "sha256": source.sha256},
+        "model": model_source(model, options, weights),
+        "layers": layers,
+        "lang": lang,
+        "chunk_size": chunk_size,
+        "format": fmt,
+    }
+    run = PartialRun.start_or_resume(output, manifest, restart=restart)
+    # Rows per biLM call; no layer cache: each document is embedded once, and memory stays flat.
+    # Absolute paths: workers on other hosts (or in other directories) load the same files.
+    load_args = dict(model=_absolute(model), options=_absolute(options), weights=_absolute(weights), lang=lang,
+                     elmo_settings={"batch_size": batch_size, "cache_size_mb": 0.0})
+    return EmbedJob(source, run, layers, batch_size, load_args, run.done_chunks())
+
+
+def _absolute(path: Optional[Path]) -> Optional[Path]:
+    return None if path is None else Path(path).absolute()
+
+
+class ChunkProgress:
+    """The client's progress bar: documents done (the bar), chunks done and tokens/s (its postfix)."""
+
+    def __init__(self, job: EmbedJob, enabled: bool = True):
+        self.n_tokens = 0
+        self.written = 0  # chunks written by this call
+        self._done = len(job.resumed)
+        self._n_chunks = job.run.n_chunks
+        self._start = time.perf_counter()
+        self.bar = None
+        if enabled:
+            from tqdm import tqdm
+
+            done_docs = sum(job.run.chunk_range(k)[1] - job.run.chunk_range(k)[0] for k in job.resumed)
+            self.bar = tqdm(total=job.source.n_docs, initial=done_docs, unit="doc", desc=f"embed -> {job.run.output.name}",
+                            dynamic_ncols=True)
+
+    def update(self, n_docs: int, n_tokens: int) -> None:
+        self.n_tokens += n_tokens
+        self.written += 1
+        self._done += 1
+        if self.bar is not None:
+            rate = self.n_tokens / max(time.perf_counter() - self._start, 1e-9)
+            self.bar.set_postfix_str(f"chunks {self._done}/{self._n_chunks}, {rate:,.0f} tok/s", refresh=False)
+            self.bar.update(n_docs)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+# -- worker processes (a multiprocessing pool here; Dask workers in .distributed) ------------------------
+_WORKER: Dict[str, Any] = {"loads": 0}
+
+
+def _worker_init(settings: Tuple[Any, ...], threads: int) -> None:
+    """Make this process ready for chunks of one job; the model is loaded only if it changed."""
     import torch
 
     from .loading import load_nlp
 
+    load_args, spec, fmt, batch_size, output, manifest = settings
     torch.set_num_threads(threads)
-    nlp = load_nlp(**load_args)
-    _WORKER["embedder"] = DocEmbedder(nlp, layers, fmt, batch_size)
+    if _WORKER.get("load_args") != load_args:
+        _WORKER["nlp"] = None  # free the old model before loading another
+        _WORKER["nlp"] = load_nlp(**load_args)
+        _WORKER["load_args"] = load_args
+        _WORKER["loads"] += 1
+    _WORKER["embedder"] = DocEmbedder(_WORKER["nlp"], spec, fmt, batch_size)
     _WORKER["run"] = PartialRun(Path(output), manifest)
+    _WORKER["settings"] = settings
 
 
 def _worker_task(task: Tuple[int, List[Any]]) -> Tuple[int, int, int]:
@@ -134,110 +276,45 @@ def embed_file(
     ``stop_after`` (chunks written in this call) and ``on_chunk`` exist so that tests can
     interrupt a run at a known point; a user simply presses Ctrl-C or loses the machine.
     """
-    from .loading import model_source
-
-    input_path, output = Path(input_path), Path(output)
-    fmt = output_format(output)
-    if batch_size < 1 or chunk_size < 1 or n_process < 1:
-        raise ElmoError("--batch-size, --chunk-size and --n-process must be at least 1.")
-    if output.exists() and not overwrite:
-        raise ElmoError(f"{output} already exists (a finished run). Add --overwrite to replace it.")
-    spec = parse_layers(layers)
-    source = EmbedSource.open(input_path)
-    if source.n_docs == 0:
-        raise ElmoError(f"{input_path} is empty: there are no documents (lines) to embed.")
-    manifest = {
-        "input": {"path": str(input_path.resolve()), "n_docs": source.n_docs, "sha256": source.sha256},
-        "model": model_source(model, options, weights),
-        "layers": layers,
-        "lang": lang,
-        "chunk_size": chunk_size,
-        "format": fmt,
-    }
-    run = PartialRun.start_or_resume(output, manifest, restart=restart)
-    done = set(run.done_chunks())
-    todo = [k for k in range(run.n_chunks) if k not in done]
-    # Rows per biLM call; no layer cache: each document is embedded once, and memory stays flat.
-    load_args = dict(model=model, options=options, weights=weights, lang=lang,
-                     elmo_settings={"batch_size": batch_size, "cache_size_mb": 0.0})
-    # Load (and check the layer numbers against) the model before the progress bar starts, so
-    # that a bad model or option is one clear line. Worker processes load their own copy.
-    nlp = _load_checked(load_args, spec) if todo else None
-    if n_process > 1:
-        nlp = None
-
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        done_docs = sum(run.chunk_range(k)[1] - run.chunk_range(k)[0] for k in done)
-        bar = tqdm(total=source.n_docs, initial=done_docs, unit="doc", desc=f"embed -> {output.name}", dynamic_ncols=True)
-
-    n_tokens = 0
-    written = 0
-
-    def tasks():
-        items: List[Any] = []
-        todo_set = set(todo)
-        k = 0
-        for items_index, item in enumerate(source.items()):
-            k = items_index // chunk_size
-            if k in todo_set:
-                items.append(item)
-            if (items_index + 1) % chunk_size == 0 or items_index + 1 == source.n_docs:
-                if k in todo_set:
-                    yield k, items
-                items = []
-
+    if n_process < 1:
+        raise ElmoError("--n-process must be at least 1.")
+    job = start_job(input_path, output, layers=layers, model=model, options=options, weights=weights, lang=lang,
+                    batch_size=batch_size, chunk_size=chunk_size, restart=restart, overwrite=overwrite)
+    # Worker processes load their own copy; this one checks the model first either way.
+    nlp = job.load_checked() if job.todo else None
+    bar = ChunkProgress(job, progress)
     try:
-        if not todo:
+        if not job.todo:
             pass
         elif n_process == 1:
-            embedder = DocEmbedder(nlp, spec, fmt, batch_size)
-            for k, items in tasks():
-                _, n_docs, n_tok = _embed_and_write(embedder, run, k, items)
-                n_tokens += n_tok
-                written += 1
-                if bar is not None:
-                    bar.update(n_docs)
+            embedder = DocEmbedder(nlp, parse_layers(layers), job.run.fmt, batch_size)
+            for k, items in job.tasks():
+                _, n_docs, n_tok = _embed_and_write(embedder, job.run, k, items)
+                bar.update(n_docs, n_tok)
                 if on_chunk is not None:
                     on_chunk(k)
-                if stop_after is not None and written >= stop_after:
+                if stop_after is not None and bar.written >= stop_after:
                     break
         else:
-            n_tokens, written = _run_pool(load_args, spec, fmt, batch_size, output, run, tasks(), n_process, bar, stop_after)
+            del nlp
+            _run_pool(job, n_process, bar, stop_after)
     finally:
-        if bar is not None:
-            bar.close()
-    finished = len(run.done_chunks()) == run.n_chunks
-    if finished:
-        run.merge(layers)
-    return EmbedSummary(source.n_docs, n_tokens, run.n_chunks, len(done), finished, output)
+        bar.close()
+    return job.finish(bar.n_tokens)
 
 
-def _load_checked(load_args: Dict[str, Any], spec: LayerSpec):
-    from .loading import elmo_pipe, load_nlp
-
-    nlp = load_nlp(**load_args)
-    n_layers = elmo_pipe(nlp).bilm.options.n_output_layers
-    if isinstance(spec, tuple):
-        parse_layers(",".join(map(str, spec)), n_layers)  # raises a clear error on a bad index
-    return nlp
-
-
-def _run_pool(load_args, spec, fmt, batch_size, output, run, tasks, n_process, bar, stop_after) -> Tuple[int, int]:
+def _run_pool(job: EmbedJob, n_process: int, bar: ChunkProgress, stop_after: Optional[int]) -> None:
     """Workers embed and write chunks; at most ``2 * n_process`` chunks are read ahead."""
     import multiprocessing
 
     threads = max(1, (os.cpu_count() or 1) // n_process)
     ctx = multiprocessing.get_context("spawn")
-    n_tokens = written = 0
-    with ctx.Pool(n_process, initializer=_worker_init, initargs=(load_args, spec, fmt, batch_size, str(output), run.manifest, threads)) as pool:
+    with ctx.Pool(n_process, initializer=_worker_init, initargs=(job.worker_settings, threads)) as pool:
         pending = []
-        tasks = iter(tasks)
+        tasks = job.tasks()
         exhausted = False
         while True:
-            while not exhausted and len(pending) < 2 * n_process and (stop_after is None or written + len(pending) < stop_after):
+            while not exhausted and len(pending) < 2 * n_process and (stop_after is None or bar.written + len(pending) < stop_after):
                 task = next(tasks, None)
                 if task is None:
                     exhausted = True
@@ -245,10 +322,5 @@ def _run_pool(load_args, spec, fmt, batch_size, output, run, tasks, n_process, b
                 pending.append(pool.apply_async(_worker_task, (task,)))
             if not pending:
                 break
-            result = pending.pop(0)
-            _, n_docs, n_tok = result.get()
-            n_tokens += n_tok
-            written += 1
-            if bar is not None:
-                bar.update(n_docs)
-    return n_tokens, written
+            _, n_docs, n_tok = pending.pop(0).get()
+            bar.update(n_docs, n_tok)

@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import shutil
+import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,7 +208,9 @@ class PartialRun:
 
 # -- part files ------------------------------------------------------------------------------------------
 def write_part(path: Path, fmt: str, docs: Sequence[Any], arrays: Sequence[numpy.ndarray]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    # A temporary name of its own: on a cluster a chunk whose worker was presumed dead may be
+    # written twice at once; each writer renames only its own complete file.
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
     if fmt == "docbin":
         from spacy.tokens import DocBin
 
