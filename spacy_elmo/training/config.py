@@ -1,8 +1,9 @@
-"""The pretraining config: a spaCy-style ``.cfg`` (thinc ``Config``) with three sections.
+"""The pretraining config: a spaCy-style ``.cfg`` with three sections, read without thinc (``cfg.py``).
 
 ``[model]`` is the biLM architecture (the options.json fields), ``[corpus]`` how text
 becomes tokens and the output vocabulary, ``[training]`` the optimisation. Every
-field has a default, so a config file only needs what it changes.
+field has a default, so a config file only needs what it changes. A new setting is one
+more dataclass field (with its default): reading, writing and the unknown-key check follow.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ..bilm import BiLMOptions
 from ..bilm.errors import ElmoError
+from . import cfg
 
 
 class ConfigError(ElmoError, ValueError):
@@ -52,6 +54,12 @@ class TrainingSettings:
     adaptive_cutoffs: List[int] = field(default_factory=lambda: [2000, 10000])
     adaptive_div_value: float = 4.0
     torch_threads: int = 0  # 0 = torch's default
+    # How the biLSTM runs with grad (spacy_elmo/bilm/batched_lstm.py): "batched" (both directions per
+    # matmul) or "loop" (the step loop); the same numbers up to float rounding.
+    lstm_impl: str = "batched"
+    lstm_compile: bool = False  # fuse the LSTM's pointwise ops with torch.compile (needs a compiler)
+    cuda_graphs: bool = False  # CUDA only: each LSTM layer as a CUDA graph per (rows, steps) bucket
+    autocast: str = "none"  # "bfloat16": matmuls in bf16 under torch.autocast (cell state stays fp32)
 
 
 def small_english_options() -> BiLMOptions:
@@ -96,16 +104,14 @@ class PretrainConfig:
 
     @classmethod
     def from_file(cls, path: Union[str, Path], overrides: Optional[Dict[str, Any]] = None) -> "PretrainConfig":
-        from thinc.api import Config
-
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"Config file not found: {path}. See configs/pretrain_*.cfg for examples.")
         try:
-            cfg = Config().from_disk(path, overrides=overrides or {}, interpolate=True)
-        except Exception as err:  # thinc raises several parser error types
+            data = cfg.load(path, overrides)
+        except cfg.CfgError as err:
             raise ConfigError(f"Cannot parse config {path}: {err}") from err
-        return cls.from_dict(dict(cfg))
+        return cls.from_dict(data)
 
     def to_dict(self) -> Dict[str, Any]:
         model = {f.name: getattr(self.model, f.name) for f in fields(BiLMOptions) if f.name != "extra"}
@@ -113,9 +119,7 @@ class PretrainConfig:
         return {"model": model, "corpus": asdict(self.corpus), "training": asdict(self.training)}
 
     def to_file(self, path: Union[str, Path]) -> None:
-        from thinc.api import Config
-
-        Config(self.to_dict()).to_disk(path)
+        cfg.dump(self.to_dict(), path)
 
     def with_model(self, options: BiLMOptions) -> "PretrainConfig":
         return PretrainConfig(model=options, corpus=self.corpus, training=self.training)
