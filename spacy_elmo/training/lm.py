@@ -75,7 +75,7 @@ class BidirectionalLM(nn.Module):
         pair = torch.arange(steps - 1, device=batch.lengths.device)[None, :] < (batch.lengths - 1)[:, None]
         h = torch.cat([top_f[:, :-1][pair], top_b[:, 1:][pair]])
         y = torch.cat([batch.targets[:, 1:][pair], batch.targets[:, :-1][pair]])
-        logp = self.output.target_log_probs(h, y)
+        logp = self.output.target_log_probs(h, y).float()  # sums in fp32, also under bf16 autocast
         n = int(pair.sum())
         fwd_nll, bwd_nll = -logp[:n].sum(), -logp[n:].sum()
         loss = (fwd_nll + bwd_nll) / (2 * max(n, 1))

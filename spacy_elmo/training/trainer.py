@@ -11,6 +11,7 @@ A run directory holds everything needed to continue or use the run:
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -24,6 +25,7 @@ import numpy
 import torch
 
 from ..bilm import BiLM
+from ..bilm.batched_lstm import BatchedSettings
 from ..bilm.errors import ElmoError
 from .batching import BatchMaker, epoch_batches, shard
 from .config import PretrainConfig
@@ -157,7 +159,32 @@ def build_lm(config: PretrainConfig, vocab_size: int, init_from: Optional[BiLM] 
     bilm = BiLM(config.model, dropout=t.dropout)
     if init_from is not None:
         bilm.load_state_dict(init_from.state_dict())
+    bilm.lstm.batched = lstm_settings(config)
     return BidirectionalLM(bilm, vocab_size, t.adaptive_cutoffs, t.output_dropout, t.adaptive_div_value)
+
+
+def lstm_settings(config: PretrainConfig) -> BatchedSettings:
+    """The [training] lstm_* settings as the biLSTM stack takes them."""
+    t = config.training
+    try:
+        return BatchedSettings(impl=t.lstm_impl, compile_cell=t.lstm_compile, cuda_graphs=t.cuda_graphs)
+    except ValueError as err:
+        raise TrainingError(f"[training] {err}") from err
+
+
+AUTOCAST_DTYPES = {"none": None, "bfloat16": torch.bfloat16}
+
+
+def autocast_context(config: PretrainConfig, device: torch.device):
+    """``torch.autocast`` for the training forward pass as [training] autocast asks, or a no-op.
+    The autocast cache is off with CUDA graphs (graph capture cannot use it)."""
+    name = config.training.autocast
+    if name not in AUTOCAST_DTYPES:
+        raise TrainingError(f"[training] autocast is {name!r}; expected one of {sorted(AUTOCAST_DTYPES)}.")
+    dtype = AUTOCAST_DTYPES[name]
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype, cache_enabled=not config.training.cuda_graphs)
 
 
 def lr_factor(step: int, config: PretrainConfig) -> float:
@@ -220,6 +247,7 @@ class Trainer:
                 config = config.with_model(init_from.options)
         self.config = config
         t = config.training
+        autocast_context(config, self.device)  # a bad [training] autocast fails here, not at the first step
         if t.torch_threads:
             torch.set_num_threads(t.torch_threads)
 
@@ -391,7 +419,8 @@ class Trainer:
                 batch = self.train_maker.make(batches[self.batch_in_epoch]).to(self.device)
                 for group in self.optimizer.param_groups:
                     group["lr"] = t.learning_rate * lr_factor(self.step, self.config)
-                out = self.model(batch)
+                with autocast_context(self.config, self.device):
+                    out = self.model(batch)
                 self.optimizer.zero_grad(set_to_none=True)
                 out.loss.backward()
                 if t.grad_clip:

@@ -1,0 +1,89 @@
+"""Loop-vs-batched comparisons of the biLSTM stack: outputs, final states and gradients.
+
+Plain functions without pytest, so that ``benchmarks/gpu_check.py`` runs the same checks on a
+GPU machine where only torch is installed; ``test_batched_lstm.py`` asserts on them on CPU.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence
+
+import torch
+
+from spacy_elmo.bilm import BiLMOptions
+from spacy_elmo.bilm.batched_lstm import BatchedSettings
+from spacy_elmo.bilm.lstm import BiLstmStack
+
+
+def small_options(**overrides) -> BiLMOptions:
+    settings = dict(char_embedding_dim=4, filters=((1, 4), (2, 8)), n_highway=1, lstm_dim=24, projection_dim=8,
+                    n_layers=2, cell_clip=3.0, proj_clip=3.0, use_skip_connections=True)
+    settings.update(overrides)
+    return BiLMOptions(**settings)
+
+
+def random_stack(options: BiLMOptions, dropout: float = 0.0, seed: int = 0, scale: float = 0.5) -> BiLstmStack:
+    """Weights uniform in ``[-scale, scale]``: large enough that the clips and gates matter."""
+    torch.manual_seed(seed)
+    stack = BiLstmStack(options, dropout=dropout)
+    with torch.no_grad():
+        for p in stack.parameters():
+            p.uniform_(-scale, scale)
+    return stack.train()
+
+
+def run_with_grads(stack: BiLstmStack, inputs: torch.Tensor, lengths: torch.Tensor, states, settings: BatchedSettings, seed: int = 1):
+    """One forward (seeded: same dropout draws) and backward of a random linear loss over every output
+    and final state. Returns the detached outputs, final states and every gradient, in a fixed order."""
+    stack.batched = settings
+    stack.zero_grad(set_to_none=True)
+    x = inputs.detach().clone().requires_grad_(True)
+    given = [(h.detach().clone().requires_grad_(True), c.detach().clone().requires_grad_(True)) for h, c in states] if states else None
+    torch.manual_seed(seed)
+    forward, backward, final = stack(x, lengths, given)
+    generator = torch.Generator(device=x.device).manual_seed(seed + 1)
+    pieces = forward + backward + [t for pair in final for t in pair]
+    loss = sum((p.float() * torch.randn(p.shape, generator=generator, device=p.device)).sum() for p in pieces)
+    if loss.requires_grad:  # not with zero steps: nothing then depends on the inputs or weights
+        loss.backward()
+    leaves = [x] + list(stack.parameters()) + ([t for pair in given for t in pair] if given else [])
+    grads = [t.grad if t.grad is not None else torch.zeros_like(t) for t in leaves]
+    return [p.detach() for p in pieces], grads
+
+
+def max_differences(stack: BiLstmStack, inputs: torch.Tensor, lengths: torch.Tensor, settings: BatchedSettings,
+                    states=None, reference: Optional[BatchedSettings] = None) -> Dict[str, float]:
+    """Largest ``|batched - loop|`` of the outputs (and final states) and of the gradients, and the
+    largest ``|loop|`` of each, so callers can judge relative size."""
+    want_out, want_grad = run_with_grads(stack, inputs, lengths, states, reference or BatchedSettings(impl="loop"))
+    got_out, got_grad = run_with_grads(stack, inputs, lengths, states, settings)
+    return {
+        "outputs": _max_diff(got_out, want_out),
+        "gradients": _max_diff(got_grad, want_grad),
+        "outputs_scale": max(float(t.abs().max()) if t.numel() else 0.0 for t in want_out),
+        "gradients_scale": max(float(t.abs().max()) if t.numel() else 0.0 for t in want_grad),
+    }
+
+
+def _max_diff(got: Sequence[torch.Tensor], want: Sequence[torch.Tensor]) -> float:
+    assert len(got) == len(want)
+    worst = 0.0
+    for g, w in zip(got, want):
+        assert g.shape == w.shape, (g.shape, w.shape)
+        if g.numel():
+            worst = max(worst, float((g.float() - w.float()).abs().max()))
+    return worst
+
+
+def random_case(batch: int, steps: int, width: int, lengths: List[int], device="cpu", seed: int = 2):
+    """Inputs ``[B, T, width]`` zero past each length (as the char CNN leaves padding) and the lengths."""
+    torch.manual_seed(seed)
+    lengths_t = torch.tensor(lengths, device=device)
+    inputs = torch.randn(batch, steps, width, device=device)
+    inputs = inputs * (torch.arange(steps, device=device)[None, :] < lengths_t[:, None])[..., None]
+    return inputs, lengths_t
+
+
+def random_states(options: BiLMOptions, batch: int, device="cpu", seed: int = 3):
+    torch.manual_seed(seed)
+    return [(torch.randn(batch, options.projection_dim, device=device) * 0.5, torch.randn(batch, options.lstm_dim, device=device))
+            for _ in range(2 * options.n_layers)]

@@ -1,0 +1,77 @@
+"""[training] lstm_impl / lstm_compile / cuda_graphs / autocast: the trainer's LM gives the same loss
+and gradients on either LSTM route, and bad values fail early with the choices named."""
+import pytest
+import torch
+
+from spacy_elmo.bilm import batched_lstm
+from spacy_elmo.training.batching import LMBatch
+from spacy_elmo.training.config import PretrainConfig
+from spacy_elmo.training.trainer import TrainingError, autocast_context, build_lm, lstm_settings
+
+from tests.helpers import tiny_options
+
+
+def random_batch(rows=6, steps=9, types=20, vocab=30, chars=50, seed=0) -> LMBatch:
+    """Sentences of lengths 2..steps (markers included) over ``types`` distinct tokens."""
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.tensor([steps] + [int(n) for n in torch.randint(2, steps + 1, (rows - 1,), generator=g)])
+    real = torch.arange(steps)[None, :] < lengths[:, None]
+    slots = torch.where(real, torch.randint(0, types, (rows, steps), generator=g), torch.full((rows, steps), -1))
+    char_ids = torch.randint(1, 262, (types, chars), generator=g) * (torch.arange(chars) < 6)
+    return LMBatch(chars=char_ids, slots=slots, targets=torch.randint(0, vocab, (rows, steps), generator=g), lengths=lengths)
+
+
+def config(**training) -> PretrainConfig:
+    c = PretrainConfig(model=tiny_options())
+    c.training.adaptive_cutoffs = [10, 20]
+    c.training.dropout = c.training.output_dropout = 0.2
+    for key, value in training.items():
+        setattr(c.training, key, value)
+    return c
+
+
+def loss_and_grads(impl: str):
+    torch.manual_seed(0)
+    lm = build_lm(config(lstm_impl=impl), 30).train()
+    torch.manual_seed(1)  # the same dropout draws on both routes
+    out = lm(random_batch())
+    out.loss.backward()
+    return out.loss.detach(), {name: p.grad for name, p in lm.named_parameters() if p.grad is not None}
+
+
+def test_batched_and_loop_routes_give_the_same_loss_and_gradients():
+    batched_lstm.ROUTES.clear()
+    loss_b, grads_b = loss_and_grads("batched")
+    assert batched_lstm.ROUTES["batched"] == 2  # both layers took the batched route
+    loss_l, grads_l = loss_and_grads("loop")
+    assert batched_lstm.ROUTES["batched"] == 2  # and the loop route did not
+    torch.testing.assert_close(loss_b, loss_l, atol=1e-6, rtol=1e-6)
+    assert grads_b.keys() == grads_l.keys() and any("lstm" in k for k in grads_b)
+    for key in grads_b:
+        torch.testing.assert_close(grads_b[key], grads_l[key], atol=1e-5, rtol=1e-5, msg=key)
+
+
+def test_the_default_config_trains_on_the_batched_route():
+    assert PretrainConfig().training.lstm_impl == "batched"
+    assert build_lm(PretrainConfig(model=tiny_options()), 30).bilm.lstm.batched.impl == "batched"
+
+
+def test_bad_settings_name_the_choices():
+    with pytest.raises(TrainingError, match=r"\[training\] lstm_impl is 'cudnn'; expected one of \('loop', 'batched'\)"):
+        lstm_settings(config(lstm_impl="cudnn"))
+    with pytest.raises(TrainingError, match=r"autocast is 'fp16'; expected one of \['bfloat16', 'none'\]"):
+        autocast_context(config(autocast="fp16"), torch.device("cpu"))
+
+
+def test_bfloat16_autocast_changes_the_arithmetic_but_not_much():
+    torch.manual_seed(0)
+    lm = build_lm(config(dropout=0.0, output_dropout=0.0), 30).train()
+    batch = random_batch()
+    full = lm(batch).loss
+    with autocast_context(config(autocast="bfloat16"), torch.device("cpu")):
+        product = torch.baddbmm(torch.zeros(1, 1, 1), torch.ones(1, 1, 1), torch.ones(1, 1, 1))
+        half = lm(batch).loss
+    assert product.dtype == torch.bfloat16  # the LSTM's matmuls run in bf16
+    assert half.dtype == torch.float32 and torch.isfinite(half)
+    assert float(half) != float(full)
+    assert abs(float(half) - float(full)) < 0.05 * float(full)
