@@ -60,12 +60,6 @@ class TrainingSettings:
     lstm_compile: bool = False  # fuse the LSTM's pointwise ops with torch.compile (needs a compiler)
     cuda_graphs: bool = False  # CUDA only: each LSTM layer as a CUDA graph per (rows, steps) bucket
     autocast: str = "none"  # "bfloat16": matmuls in bf16 under torch.autocast (cell state stays fp32)
-    # How the biLSTM runs with grad (spacy_elmo/bilm/batched_lstm.py): "batched" (both directions per
-    # matmul) or "loop" (the step loop); the same numbers up to float rounding.
-    lstm_impl: str = "batched"
-    lstm_compile: bool = False  # fuse the LSTM's pointwise ops with torch.compile (needs a compiler)
-    cuda_graphs: bool = False  # CUDA only: each LSTM layer as a CUDA graph per (rows, steps) bucket
-    autocast: str = "none"  # "bfloat16": matmuls in bf16 under torch.autocast (cell state stays fp32)
 
 
 def small_english_options() -> BiLMOptions:
