@@ -150,20 +150,26 @@ def batched_bilstm(
     lengths: torch.Tensor,
     states: Optional[List[State]] = None,
     settings: Optional[BatchedSettings] = None,
+    run_lengths: Optional[torch.Tensor] = None,
 ) -> Tuple[List[torch.Tensor], List[torch.Tensor], List[State]]:
-    """Drop-in for ``BiLstmStack.forward`` (same outputs, final states, dropout draws and grads)."""
+    """Drop-in for ``BiLstmStack.forward`` (same outputs, final states, dropout draws and grads).
+
+    ``run_lengths`` (inference): run only this many steps of each row in each direction (the
+    backward direction is still reversed over ``lengths``); outputs past them are zero."""
     from .lstm import reverse_padded
 
     settings = settings or BatchedSettings(impl="batched")
     options = stack.options
     cell_clip, proj_clip = float(options.cell_clip or 0.0), float(options.proj_clip or 0.0)
-    graphs = settings.cuda_graphs and inputs.device.type == "cuda" and states is None and torch.is_grad_enabled()
+    graphs = (
+        settings.cuda_graphs and inputs.device.type == "cuda" and states is None and run_lengths is None and torch.is_grad_enabled()
+    )
     if settings.compile_cell:
         cell, projection = compiled_steps()
         route = "batched-compiled"
     else:
         cell, projection, route = cell_step, projection_step, "batched"
-    live = step_mask(lengths, inputs.shape[1])
+    live = step_mask(lengths if run_lengths is None else run_lengths, inputs.shape[1])
     fwd_in, bwd_in = inputs, reverse_padded(inputs, lengths)
     forward_out: List[torch.Tensor] = []
     backward_out: List[torch.Tensor] = []

@@ -9,7 +9,9 @@ Why it is faster than the exact path (``lstm.py``), which stays the one used for
 - on CPU in float32 each direction's whole stack runs as one TorchScript loop
   (``lstm_direction``: no Python per op, fused post-ops, no ``tanh``), the two directions
   at once on their own threads (``direction_threads``);
-- elsewhere (GPU, bfloat16) both directions advance in the same Python-level step, sharing
+- on CUDA (``BATCHED_DEVICES``) the training path's ``batched_lstm``: both directions in one
+  batched matmul per step, the pointwise cell fused when ``stack.batched.compile_cell``;
+- elsewhere (CPU bfloat16) both directions advance in the same Python-level step, sharing
   one set of elementwise kernels, computed in place.
 Only for no-grad evaluation: it writes into preallocated buffers, which autograd cannot follow.
 """
@@ -20,10 +22,14 @@ from typing import List, Optional, Tuple
 
 import torch
 
-from . import direction_threads, lstm_direction, onednn
+from . import batched_lstm, direction_threads, lstm_direction, onednn
 from .lstm import BiLstmStack, LstmWithProjection, State, reverse_padded
 
 Pair = Tuple[LstmWithProjection, LstmWithProjection]  # (forward, backward) of one layer
+
+#: Device types whose inference runs ``batched_lstm`` (one bmm per step for both directions,
+#: padded rows masked): fewer, bigger kernels, which a GPU needs; on CPU the scripted loop is faster.
+BATCHED_DEVICES = ("cuda",)
 
 
 @dataclass
@@ -153,6 +159,10 @@ def fast_bilstm(
     """
     batch, steps, _ = inputs.shape
     run_lengths = (lengths - 1).clamp(min=0) if skip_final_step else lengths
+    if inputs.device.type in BATCHED_DEVICES:
+        batched_lstm.ROUTES["inference-batched"] += 1
+        settings = batched_lstm.BatchedSettings(impl="batched", compile_cell=stack.batched.compile_cell)
+        return batched_lstm.batched_bilstm(stack, inputs, lengths, states, settings, run_lengths=run_lengths)
     packing = Packing.of(run_lengths, steps)
     x = inputs[packing.order]
     backward_x = reverse_padded(x, lengths[packing.order])  # reversed over the full length

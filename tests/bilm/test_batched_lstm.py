@@ -151,3 +151,32 @@ def test_the_bilm_package_imports_neither_spacy_nor_thinc():
         "bad = [m for m in ('spacy', 'thinc') if m in sys.modules]; assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+INFERENCE_SENTENCES = [
+    "one two three four five six seven".split(),
+    ["single"],
+    [],
+    "the the dog barked at the cat .".split(),
+]
+
+
+@pytest.mark.parametrize("stateful", [False, True], ids=["stateless", "stateful"])
+def test_inference_on_the_batched_route_matches_the_exact_path(tiny_bilm, routes, monkeypatch, stateful):
+    """The CUDA inference route (here forced onto the CPU): within 1e-5 of the training code path,
+    including the stateless shortcut that skips each direction's boundary step."""
+    from spacy_elmo.bilm import fast_lstm
+
+    from tests.helpers import assert_arrays_close, on_exact_path
+
+    monkeypatch.setattr(fast_lstm, "BATCHED_DEVICES", ("cpu",))
+    fast = tiny_bilm.embed_sentences(INFERENCE_SENTENCES, batch_size=3, stateful=stateful)
+    assert routes["inference-batched"] == 2 and routes["batched"] == 4  # 2 batches x 2 layers
+    tiny_bilm.reset_states()
+    slow = on_exact_path(tiny_bilm, lambda: tiny_bilm.embed_sentences(INFERENCE_SENTENCES, batch_size=3, stateful=stateful))
+    assert_arrays_close(fast, slow)
+
+
+def test_inference_keeps_the_scripted_route_on_cpu(tiny_bilm, routes):
+    tiny_bilm.embed_sentences(INFERENCE_SENTENCES)
+    assert not routes
