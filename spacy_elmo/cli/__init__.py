@@ -1,9 +1,8 @@
-"""``python -m spacy_elmo``: one typer app; each command lives in its own module."""
-from ._app import app
+"""``python -m spacy_elmo``: one typer app; each command lives in its own module, imported when used.
 
-# Importing a command module registers its command on ``app``.
-from . import info  # noqa: F401,E402
-from . import export, pretrain  # noqa: F401,E402
-from . import embed, similarity, visualize  # noqa: F401,E402
+Nothing here imports a command module (see ``_app.COMMANDS``), so ``pretrain`` on a machine
+with torch but no spaCy never touches the modules that need spaCy.
+"""
+from ._app import app
 
 __all__ = ["app"]

@@ -1,7 +1,59 @@
+"""The typer app. Commands load lazily, so ``pretrain`` never imports what ``embed`` needs (spaCy).
+
+Each command module registers its command on ``app`` when imported; :class:`LazyGroup`
+imports a module only when one of its commands is run or listed in ``--help``.
+"""
+import importlib
+from typing import Dict, List, Optional
+
+import click
 import typer
+from typer.core import TyperGroup
+
+# command name -> module of spacy_elmo.cli that defines it, in the order ``--help`` lists them
+COMMANDS: Dict[str, str] = {
+    "info": "info",
+    "export": "export",
+    "convert": "export",
+    "pretrain": "pretrain",
+    "pretrain-eval": "pretrain",
+    "embed": "embed",
+    "similarity": "similarity",
+    "visualize": "visualize",
+}
+NEEDS_SPACY = (
+    "This needs spaCy, which is not installed: pip install 'spacy>=3.7,<4'. "
+    "Without it, pretrain --pretokenized, pretrain-eval (of such a run) and export still work."
+)
+
+
+class LazyGroup(TyperGroup):
+    """A typer group that knows every command's name but imports a command's module on first use."""
+
+    def list_commands(self, ctx: click.Context) -> List[str]:
+        return list(dict.fromkeys([*COMMANDS, *super().list_commands(ctx)]))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> Optional[click.Command]:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            importlib.import_module(f"{__package__}.{COMMANDS[cmd_name]}")
+            built = typer.main.get_group(app).commands  # typer turns the new functions into click commands
+            for name, command in built.items():
+                self.commands.setdefault(name, command)
+        return super().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ImportError as err:  # spaCy (or thinc) is missing: say what to install, in one line
+            if (err.name or "").split(".")[0] not in ("spacy", "thinc"):
+                raise
+            typer.secho(NEEDS_SPACY, fg=typer.colors.RED, err=True)
+            raise typer.Exit(1)
+
 
 app = typer.Typer(
     name="spacy-elmo",
+    cls=LazyGroup,
     help="ELMo contextual embeddings for spaCy: inspect, embed, train and convert biLMs.",
     no_args_is_help=True,
     add_completion=False,
