@@ -1,29 +1,87 @@
-"""Shared fixtures: tiny random models and the reference models."""
+"""Shared fixtures (the tiny random biLM, in memory and on disk; the CLI runner; the reference
+models) and the rule for tests that need ``../shared``: skipped locally, an error in CI."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
 import pytest
 
-from tests.helpers import REFERENCE, needs_reference, tiny_options
+from tests.helpers import REFERENCE, random_bilm, save_tiny_model
+
+
+# -- tests that need ../shared ------------------------------------------------------------------
+def in_ci() -> bool:
+    """``CI=true`` (GitHub Actions, GitLab, most CI services) or ``CI=1``."""
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def shared_paths(item: pytest.Item) -> list:
+    """What a test reads under ../shared: its ``shared`` marks, and the reference models when it
+    uses the ``reference_model`` fixture."""
+    paths = [Path(p) for mark in item.iter_markers("shared") for p in mark.args]
+    if "reference_model" in getattr(item, "fixturenames", ()):
+        paths.append(REFERENCE)
+    return paths
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "shared(*paths): needs these paths under ../shared; skipped without them, a failed run in CI"
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    missing = {}
+    for item in items:
+        absent = sorted({str(p) for p in shared_paths(item) if not p.exists()})
+        if absent:
+            missing.setdefault(", ".join(absent), []).append(item.nodeid)
+            item.add_marker(pytest.mark.skip(
+                reason=f"shared data not found: {', '.join(absent)}; put ../shared beside the checkout "
+                "or set SPACY_ELMO_SHARED (in CI, with CI=true, this fails the run instead)"
+            ))
+    if missing and in_ci():
+        n_tests = sum(len(ids) for ids in missing.values())
+        raise pytest.UsageError(
+            f"CI=true, but {n_tests} selected tests need shared data that is not there: "
+            + "; ".join(f"{paths} ({len(ids)} tests, e.g. {ids[0]})" for paths, ids in missing.items())
+            + ". Put ../shared beside the checkout or set SPACY_ELMO_SHARED; CI must not skip them."
+        )
+
+
+# -- the tiny random biLM -------------------------------------------------------------------------
+@pytest.fixture
+def tiny_bilm():
+    """A tiny random biLM in memory (a fresh one per test: tests may change its weights)."""
+    return random_bilm()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """The same tiny random biLM as a native model dir (options.json + weights.safetensors)."""
+    return save_tiny_model(tmp_path_factory.mktemp("tiny_elmo") / "model")
 
 
 @pytest.fixture
-def tiny_bilm():
-    import torch
+def cli():
+    """``cli("embed", "in.txt", ...)`` -> click Result with ``.exit_code``, ``.stdout``, ``.stderr``."""
+    from typer.testing import CliRunner
 
-    from spacy_elmo.bilm import BiLM
+    from spacy_elmo.cli import app
 
-    torch.manual_seed(0)
-    bilm = BiLM(tiny_options())
-    # Random weights large enough that gates and clipping actually matter.
-    with torch.no_grad():
-        for p in bilm.parameters():
-            p.uniform_(-0.5, 0.5)
-    return bilm.eval()
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+    return invoke
 
 
+# -- the reference models -------------------------------------------------------------------------
 @pytest.fixture(params=["allennlp", "bilm-tf/model"], ids=["allennlp-residual", "bilm-tf-no-residual"])
 def reference_model(request):
     """(bilm, sentences as 3 lists of 10, expected per row k: {batch index: [2, n, dim]})."""
-    if not REFERENCE.is_dir():
-        pytest.skip(needs_reference.kwargs["reason"])
     import json
 
     import h5py

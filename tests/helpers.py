@@ -12,11 +12,36 @@ SHARED = Path(os.environ.get("SPACY_ELMO_SHARED", ROOT.parent / "shared"))
 DATA = SHARED / "data"
 REFERENCE = DATA / "elmo-reference"
 
-needs_reference = pytest.mark.skipif(
-    not REFERENCE.is_dir(),
-    reason=f"ELMo reference data not found at {REFERENCE}; put ../shared beside the checkout "
-    "(CI has it) or set SPACY_ELMO_SHARED",
-)
+
+
+def needs_shared(*paths: Path):
+    """Mark a test that reads these paths under ``../shared``. Without them it is skipped with a
+    reason, except in CI (``CI=true``), where ``tests/conftest.py`` fails the whole run instead."""
+    return pytest.mark.shared(*paths)
+
+
+needs_reference = needs_shared(REFERENCE)
+
+
+def random_bilm(seed: int = 0, scale: float = 0.5, **overrides):
+    """A tiny biLM (``tiny_options(**overrides)``) with weights uniform in ``[-scale, scale]``:
+    large enough that gates and clipping actually matter. In eval mode."""
+    import torch
+
+    from spacy_elmo.bilm import BiLM
+
+    torch.manual_seed(seed)
+    bilm = BiLM(tiny_options(**overrides))
+    with torch.no_grad():
+        for p in bilm.parameters():
+            p.uniform_(-scale, scale)
+    return bilm.eval()
+
+
+def save_tiny_model(path, seed: int = 0, **overrides) -> Path:
+    """:func:`random_bilm` saved as a native model directory (options.json + weights.safetensors)."""
+    random_bilm(seed, **overrides).save(path)
+    return Path(path)
 
 
 def tiny_options(**overrides):
@@ -28,7 +53,7 @@ def tiny_options(**overrides):
         n_highway=1,
         lstm_dim=24,
         projection_dim=8,
-        n_layers=2,
+        n_lstm_layers=2,
         cell_clip=3.0,
         proj_clip=3.0,
         use_skip_connections=True,

@@ -150,7 +150,7 @@ def test_the_bilm_package_imports_neither_spacy_nor_thinc():
         "import sys; import spacy_elmo.bilm.batched_lstm, spacy_elmo.bilm.lstm; "
         "bad = [m for m in ('spacy', 'thinc') if m in sys.modules]; assert not bad, bad"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
 INFERENCE_SENTENCES = [

@@ -3,6 +3,7 @@ import json
 import h5py
 import numpy
 import pytest
+import torch
 
 from spacy_elmo import load_bilm
 from spacy_elmo.bilm import BiLM, OptionsError, WeightFileError, save_original
@@ -20,9 +21,13 @@ def test_native_round_trip_is_exact(tiny_bilm, tmp_path):
 
 
 def test_native_half_precision_is_close(tiny_bilm, tmp_path):
+    from safetensors.torch import load_file
+
     tiny_bilm.save(tmp_path / "half", half=True)
+    stored = load_file(str(tmp_path / "half" / "weights.safetensors"))
+    assert {t.dtype for t in stored.values()} == {torch.float16}  # half the bytes on disk
     loaded = load_bilm(tmp_path / "half")
-    assert next(loaded.parameters()).dtype.is_floating_point
+    assert {p.dtype for p in loaded.parameters()} == {torch.float32}  # always loaded as float32
     for a, b in zip(tiny_bilm.embed_sentences(SENTENCES), loaded.embed_sentences(SENTENCES)):
         numpy.testing.assert_allclose(a, b, atol=5e-2)
 

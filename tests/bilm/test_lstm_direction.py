@@ -10,7 +10,7 @@ import torch
 
 from spacy_elmo.bilm import BiLM, direction_threads, lstm_direction
 from spacy_elmo.bilm.fast_lstm import fast_bilstm
-from tests.helpers import assert_arrays_close, on_exact_path, stateful_runs_fast_and_exact, needs_reference, tiny_options
+from tests.helpers import assert_arrays_close, needs_reference, on_exact_path, random_bilm, stateful_runs_fast_and_exact, tiny_options
 
 SENTENCES = [
     "one two three four five six seven".split(),  # odd length
@@ -19,35 +19,6 @@ SENTENCES = [
     "the the the the dog barked at the the cat .".split(),
     ["x" * 30, "y"],
 ]
-
-
-@pytest.fixture
-def threads():
-    """Run a test at a given intra-op thread count, then put the count back."""
-    before = torch.get_num_threads()
-    yield torch.set_num_threads
-    torch.set_num_threads(before)
-
-
-@pytest.fixture
-def route_calls(monkeypatch):
-    """Counts the calls that took the scripted route, so a test knows it tested that route."""
-    from spacy_elmo.bilm import fast_lstm
-
-    assert fast_lstm._scripted_route_checked()  # its one-time self-check is not counted as a call
-    calls = []
-    original = direction_threads.run_both
-
-    def counting(fn, first, second):
-        calls.append(threading.get_ident())
-        return original(fn, first, second)
-
-    monkeypatch.setattr(direction_threads, "run_both", counting)
-    return calls
-
-
-
-
 
 
 def test_the_scripted_route_compiles_here():
@@ -174,12 +145,7 @@ def test_outputs_and_final_states_match_with_given_states_and_empty_rows(tiny_bi
 
 
 def test_without_clipping_or_skip_connections():
-    torch.manual_seed(6)
-    bilm = BiLM(tiny_options(cell_clip=0.0, proj_clip=0.0, use_skip_connections=False, n_layers=3))
-    with torch.no_grad():
-        for p in bilm.parameters():
-            p.uniform_(-0.5, 0.5)
-    bilm.eval()
+    bilm = random_bilm(seed=6, cell_clip=0.0, proj_clip=0.0, use_skip_connections=False, n_lstm_layers=3)
     fast = bilm.embed_sentences(SENTENCES)
     slow = on_exact_path(bilm, lambda: bilm.embed_sentences(SENTENCES))
     assert_arrays_close(fast, slow)

@@ -66,7 +66,7 @@ def test_hdf5_layout_is_the_original_dump(cli, tiny_model, text_file, expected, 
     assert cli("embed", text_file, out, "--model", tiny_model, "--layers", "all").exit_code == 0
     with h5py.File(out, "r") as h5:
         assert sorted(int(k) for k in h5 if k.isdigit()) == list(range(len(LINES)))
-        assert h5["0"].shape == (3, 6, 16)  # [n_layers + 1, n_tokens, 2 * projection_dim], as dump_bilm_embeddings
+        assert h5["0"].shape == (3, 6, 16)  # [n_output_layers, n_tokens, 2 * projection_dim], as dump_bilm_embeddings
         assert h5["2"].shape == (3, 0, 16)  # an empty line keeps its index, with zero tokens
         assert json.loads(h5["tokens"]["0"][()]) == expected[0][0]
         assert h5.attrs["layers"] == "all"
@@ -129,26 +129,51 @@ def test_interrupted_run_resumes_to_the_same_result(tiny_model, text_file, tmp_p
     assert not partial_dir(out).exists()
 
 
+# A process that embeds like the CLI does and stops (without exiting) once its third chunk is on disk.
+HALTING_RUN = """
+import sys, time
+from pathlib import Path
+from {module} import embed_file
+
+def halt(k):
+    if k == 2:
+        time.sleep(600)  # killed here by the test
+
+embed_file(Path(sys.argv[1]), Path(sys.argv[2]), model=Path(sys.argv[3]), layers="all", chunk_size=4,
+           progress=False, on_chunk=halt)
+"""
+
+
 def test_killed_process_resumes(tiny_model, text_file, tmp_path):
-    """A real SIGKILL mid-run: every part on disk is whole, and the rerun finishes the job."""
+    """A real SIGKILL mid-run: every part on disk is whole, and the rerun finishes the job.
+
+    The process is killed while it waits after its third chunk, so the kill always lands midway
+    (a fast machine cannot finish the run before the test reacts)."""
     big = tmp_path / "big.txt"
     big.write_text("\n".join(LINES * 4) + "\n", encoding="utf-8")
     out = tmp_path / "out.hdf5"
-    cmd = [sys.executable, "-m", "spacy_elmo", "embed", str(big), str(out), "--model", str(tiny_model), "--chunk-size", "4", "--layers", "all"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and len(list(partial_dir(out).glob("part-*.npz"))) < 3 and proc.poll() is None:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    parts = list(partial_dir(out).glob("part-*.npz"))
-    assert 0 < len(parts) < 20 and not out.exists(), "the run should have been killed midway"
+    script = HALTING_RUN.format(module=embed_file.__module__)
+    proc = subprocess.Popen([sys.executable, "-c", script, str(big), str(out), str(tiny_model)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 120
+        while len(list(partial_dir(out).glob("part-*.npz"))) < 3:
+            assert proc.poll() is None, f"the run ended before its third chunk: {proc.stderr.read().decode()[-2000:]}"
+            assert time.time() < deadline, "no third chunk after 120 s"
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        proc.stderr.close()
+    parts = sorted(p.name for p in partial_dir(out).glob("part-*.npz"))
+    assert parts == ["part-000000.npz", "part-000001.npz", "part-000002.npz"] and not out.exists()
     for part in parts:  # whole files only: a torn write would fail to load
-        with numpy.load(part) as data:
+        with numpy.load(partial_dir(out) / part) as data:
             assert data["vectors"].shape[0] == 3
-    rerun = subprocess.run(cmd, capture_output=True, text=True)
+    cmd = [sys.executable, "-m", "spacy_elmo", "embed", str(big), str(out), "--model", str(tiny_model), "--chunk-size", "4", "--layers", "all"]
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
-    assert "Resumed" in rerun.stdout
+    assert "Resumed: 3 of 20 chunks were already done" in rerun.stdout
     got = read_embeddings(out)
     assert len(got) == len(LINES) * 4
     nlp = spacy.blank("en")

@@ -34,10 +34,10 @@ def test_vectors_equal_embed_sentences_on_reference_weights():
         numpy.testing.assert_allclose(doc._.elmo_data.layers, exp, atol=1e-5)
 
 
-def test_vectors_equal_embed_sentences_tiny(tiny_nlp, tiny_model_dir):
+def test_vectors_equal_embed_sentences_tiny(tiny_nlp, tiny_model):
     nlp = tiny_nlp()
     docs = list(nlp.pipe(TEXTS))
-    bilm = load_bilm(tiny_model_dir)
+    bilm = load_bilm(tiny_model)
     for doc in docs:  # one at a time: a doc's vectors do not depend on its batch
         exp = bilm.embed_sentences([words(doc)])[0]
         numpy.testing.assert_allclose(doc._.elmo_data.layers, exp, atol=1e-5)
@@ -121,12 +121,12 @@ def test_empty_and_one_token_docs(tiny_nlp):
     assert [len(d) for d in docs] == [0, 0, 1]
 
 
-def test_whitespace_tokens_are_fed_as_is(tiny_nlp, tiny_model_dir):
+def test_whitespace_tokens_are_fed_as_is(tiny_nlp, tiny_model):
     nlp = tiny_nlp()
     doc = nlp("Two  spaces\n\nand\ttabs \u200b zero-width")
     assert any(t.is_space for t in doc)
     assert "\n\n" in words(doc)
-    exp = load_bilm(tiny_model_dir).embed_sentences([words(doc)])[0]
+    exp = load_bilm(tiny_model).embed_sentences([words(doc)])[0]
     numpy.testing.assert_allclose(doc._.elmo_data.layers, exp, atol=1e-5)
     # the whitespace token's context-free layer is that of its own bytes, not of a placeholder
     i = words(doc).index("\n\n")
@@ -160,11 +160,11 @@ def test_window_spans_cover_each_token_once():
         assert all(e - s <= size and s <= ks <= ke <= e for s, e, ks, ke in spans)
 
 
-def test_long_doc_without_sentences_uses_windows(tiny_nlp, tiny_model_dir):
+def test_long_doc_without_sentences_uses_windows(tiny_nlp, tiny_model):
     nlp = tiny_nlp(max_batch_tokens=16, window_size=10, window_overlap=4)
     doc = nlp(" ".join(f"w{i}" for i in range(37)))
     assert not doc.has_annotation("SENT_START")
-    bilm = load_bilm(tiny_model_dir)
+    bilm = load_bilm(tiny_model)
     segments = split_doc(doc, 0, 16, 10, 4)
     assert len(segments) > 1
     for seg in segments:  # each kept slice is exactly the biLM on its window
@@ -176,13 +176,13 @@ def test_long_doc_without_sentences_uses_windows(tiny_nlp, tiny_model_dir):
         )
 
 
-def test_long_doc_with_sentences_splits_into_sentences(tiny_model_dir):
+def test_long_doc_with_sentences_splits_into_sentences(tiny_model):
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")
-    nlp.add_pipe("elmo", config={"weights": str(tiny_model_dir), "max_batch_tokens": 12, "window_size": 6, "window_overlap": 2})
+    nlp.add_pipe("elmo", config={"weights": str(tiny_model), "max_batch_tokens": 12, "window_size": 6, "window_overlap": 2})
     text = "This is one. Here is another sentence. " + " ".join(["long"] * 15) + " end."
     doc = nlp(text)
-    bilm = load_bilm(tiny_model_dir)
+    bilm = load_bilm(tiny_model)
     for sent in doc.sents:
         got = doc._.elmo_data.layers[:, sent.start : sent.end]
         if len(sent) <= 12:
@@ -192,15 +192,15 @@ def test_long_doc_with_sentences_splits_into_sentences(tiny_model_dir):
 
 
 @pytest.mark.parametrize("split_sentences", [True, False])
-def test_short_doc_with_sentences_is_embedded_per_sentence_by_default(tiny_model_dir, split_sentences):
+def test_short_doc_with_sentences_is_embedded_per_sentence_by_default(tiny_model, split_sentences):
     """The biLM runs on each sentence alone, as the original ELMo and our pretraining do."""
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")
-    nlp.add_pipe("elmo", config={"weights": str(tiny_model_dir), "split_sentences": split_sentences})
+    nlp.add_pipe("elmo", config={"weights": str(tiny_model), "split_sentences": split_sentences})
     doc = nlp("The river bank was muddy. The bank raised its rates again.")
     sents = list(doc.sents)
     assert len(sents) == 2 and len(doc) <= 4096
-    bilm = load_bilm(tiny_model_dir)
+    bilm = load_bilm(tiny_model)
     per_sentence = numpy.concatenate([bilm.embed_sentences([words(s)])[0] for s in sents], axis=1)
     whole = bilm.embed_sentences([words(doc)])[0]
     assert not numpy.allclose(per_sentence[2], whole[2], atol=1e-4)
@@ -209,7 +209,7 @@ def test_short_doc_with_sentences_is_embedded_per_sentence_by_default(tiny_model
 
 
 @pytest.mark.parametrize("mode", [True, "sentencizer", "default"])
-def test_sentencizer_mode_splits_docs_without_boundaries_and_leaves_them_unset(tiny_model_dir, mode):
+def test_sentencizer_mode_splits_docs_without_boundaries_and_leaves_them_unset(tiny_model, mode):
     """"sentencizer" (the default) embeds per rule-based sentence, but writes no boundaries (a
     downstream NER must not be bound by them); true leaves a doc without boundaries whole."""
     text = "The river bank was muddy. The bank raised its rates again!"
@@ -217,11 +217,11 @@ def test_sentencizer_mode_splits_docs_without_boundaries_and_leaves_them_unset(t
     with_sents.add_pipe("sentencizer")
     sents = [words(s) for s in with_sents(text).sents]
     nlp = spacy.blank("en")
-    config = {"weights": str(tiny_model_dir)} if mode == "default" else {"weights": str(tiny_model_dir), "split_sentences": mode}
+    config = {"weights": str(tiny_model)} if mode == "default" else {"weights": str(tiny_model), "split_sentences": mode}
     nlp.add_pipe("elmo", config=config)
     doc = nlp(text)
     assert not doc.has_annotation("SENT_START")
-    bilm = load_bilm(tiny_model_dir)
+    bilm = load_bilm(tiny_model)
     if mode in ("sentencizer", "default"):
         expected = numpy.concatenate([bilm.embed_sentences([s])[0] for s in sents], axis=1)
     else:
@@ -230,10 +230,10 @@ def test_sentencizer_mode_splits_docs_without_boundaries_and_leaves_them_unset(t
 
 
 @pytest.mark.parametrize("bad", ["yes", "sentences", "punct"])
-def test_bad_split_sentences_names_the_choices(tiny_model_dir, bad):
+def test_bad_split_sentences_names_the_choices(tiny_model, bad):
     nlp = spacy.blank("en")
     with pytest.raises(Exception, match="sentencizer"):
-        nlp.add_pipe("elmo", config={"weights": str(tiny_model_dir), "split_sentences": bad})
+        nlp.add_pipe("elmo", config={"weights": str(tiny_model), "split_sentences": bad})
 
 
 def test_frozen_cache_avoids_recomputing(tiny_nlp):
@@ -274,11 +274,11 @@ def test_cache_off_for_trainable_and_stateful(tiny_nlp):
     assert tiny_nlp().get_pipe("elmo").model.cache.enabled
 
 
-def test_stateful_carries_state_like_embed_sentences(tiny_nlp, tiny_model_dir):
+def test_stateful_carries_state_like_embed_sentences(tiny_nlp, tiny_model):
     nlp = tiny_nlp(stateful=True)
     text = "The same sentence twice ."
     first, second = nlp(text), nlp(text)
-    bilm = load_bilm(tiny_model_dir)
+    bilm = load_bilm(tiny_model)
     exp1 = bilm.embed_sentences([text.split()], stateful=True)[0]
     exp2 = bilm.embed_sentences([text.split()], stateful=True)[0]
     numpy.testing.assert_allclose(first._.elmo_data.layers, exp1, atol=1e-5)
@@ -286,7 +286,7 @@ def test_stateful_carries_state_like_embed_sentences(tiny_nlp, tiny_model_dir):
     assert not numpy.allclose(first._.elmo_data.layers[1:], second._.elmo_data.layers[1:], atol=1e-4)
 
 
-def test_clear_errors_for_bad_config(tiny_model_dir, monkeypatch):
+def test_clear_errors_for_bad_config(tiny_model, monkeypatch):
     import spacy_elmo.models as models
 
     monkeypatch.setattr(models, "default_model_dir", lambda: (_ for _ in ()).throw(ElmoError("not shipped")))
@@ -296,29 +296,29 @@ def test_clear_errors_for_bad_config(tiny_model_dir, monkeypatch):
         spacy.blank("en").add_pipe("elmo", config={"options_file": "options.json"})
     with pytest.raises(ElmoError, match="not both"):
         spacy.blank("en").add_pipe(
-            "elmo", config={"weights": str(tiny_model_dir), "options_file": "o.json", "weight_file": "w.hdf5"}
+            "elmo", config={"weights": str(tiny_model), "options_file": "o.json", "weight_file": "w.hdf5"}
         )
     with pytest.raises(ValueError, match="output_mix"):
-        spacy.blank("en").add_pipe("elmo", config={"weights": str(tiny_model_dir), "output_mix": "median"})
+        spacy.blank("en").add_pipe("elmo", config={"weights": str(tiny_model), "output_mix": "median"})
     with pytest.raises(ValueError, match="window_overlap"):
-        spacy.blank("en").add_pipe("elmo", config={"weights": str(tiny_model_dir), "window_size": 8, "window_overlap": 8})
+        spacy.blank("en").add_pipe("elmo", config={"weights": str(tiny_model), "window_size": 8, "window_overlap": 8})
     nlp = spacy.blank("en")
-    nlp.add_pipe("elmo", config={"weights": str(tiny_model_dir), "output_mix": 7})
+    nlp.add_pipe("elmo", config={"weights": str(tiny_model), "output_mix": 7})
     with pytest.raises(ValueError, match="layer index"):
         nlp("x")
     missing = spacy.blank("en")
-    missing.add_pipe("elmo", config={"weights": str(tiny_model_dir) + "-does-not-exist"})
+    missing.add_pipe("elmo", config={"weights": str(tiny_model) + "-does-not-exist"})
     with pytest.raises(ElmoError, match="does not exist"):
         missing("x")
 
 
-def test_default_model_is_used_when_present(tiny_model_dir, monkeypatch):
+def test_default_model_is_used_when_present(tiny_model, monkeypatch):
     import spacy_elmo.models as models
 
-    monkeypatch.setattr(models, "default_model_dir", lambda: tiny_model_dir)
+    monkeypatch.setattr(models, "default_model_dir", lambda: tiny_model)
     nlp = spacy.blank("en")
     nlp.add_pipe("elmo")
-    expected = load_bilm(tiny_model_dir).embed_sentences([["Default", "model"]])[0]
+    expected = load_bilm(tiny_model).embed_sentences([["Default", "model"]])[0]
     numpy.testing.assert_allclose(nlp("Default model")._.elmo_data.layers, expected, atol=1e-5)
 
 

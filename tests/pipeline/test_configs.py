@@ -31,13 +31,13 @@ def corpus(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name,component", [("ner_elmo.cfg", "ner"), ("textcat_elmo.cfg", "textcat")])
-def test_config_trains_with_spacy_train(name, component, corpus, tiny_model_dir, tmp_path):
+def test_config_trains_with_spacy_train(name, component, corpus, tiny_model, tmp_path):
     from spacy.cli.train import train
 
     overrides = {
         "paths.train": str(corpus),
         "paths.dev": str(corpus),
-        "paths.elmo": str(tiny_model_dir),
+        "paths.elmo": str(tiny_model),
         "training.max_steps": 6,
         "training.eval_frequency": 3,
     }
@@ -62,7 +62,7 @@ def test_config_without_weights_names_the_setting(monkeypatch):
         spacy.util.load_model_from_config(config, auto_fill=True)
 
 
-def test_entry_points_work_without_importing_spacy_elmo(tiny_model_dir, tmp_path):
+def test_entry_points_work_without_importing_spacy_elmo(tiny_model, tmp_path):
     """A fresh process that only imports spaCy finds the factory and architectures, and reads DocBins."""
     import subprocess
     import sys
@@ -71,7 +71,7 @@ def test_entry_points_work_without_importing_spacy_elmo(tiny_model_dir, tmp_path
 import spacy, sys
 from spacy.tokens import DocBin
 assert "spacy_elmo" not in sys.modules
-config = spacy.util.load_config({str(CONFIGS / "ner_elmo.cfg")!r}, overrides={{"paths.elmo": {str(tiny_model_dir)!r}}})
+config = spacy.util.load_config({str(CONFIGS / "ner_elmo.cfg")!r}, overrides={{"paths.elmo": {str(tiny_model)!r}}})
 nlp = spacy.util.load_model_from_config(config, auto_fill=True)
 doc = nlp.get_pipe("elmo")(nlp.make_doc("Entry points work ."))
 DocBin(store_user_data=True, docs=[doc]).to_disk({str(tmp_path / "docs.spacy")!r})

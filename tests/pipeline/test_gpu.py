@@ -17,15 +17,15 @@ needs_gpu = pytest.mark.skipif(
 
 
 @needs_gpu
-def test_elmo_on_gpu_matches_cpu_and_trains(tiny_model_dir, tmp_path):
+def test_elmo_on_gpu_matches_cpu_and_trains(tiny_model, tmp_path):
     texts = [t for t, _, _ in DATA] + ["", "Hi", " ".join(["long"] * 300)]
     cpu = spacy.blank("en")
-    cpu.add_pipe("elmo", config={"weights": str(tiny_model_dir), "max_batch_tokens": 128, "window_size": 64})
+    cpu.add_pipe("elmo", config={"weights": str(tiny_model), "max_batch_tokens": 128, "window_size": 64})
     expected = [d._.elmo_data.layers for d in cpu.pipe(texts)]
     spacy.require_gpu()
     try:
         nlp = spacy.blank("en")
-        nlp.add_pipe("elmo", config={"weights": str(tiny_model_dir), "max_batch_tokens": 128, "window_size": 64})
+        nlp.add_pipe("elmo", config={"weights": str(tiny_model), "max_batch_tokens": 128, "window_size": 64})
         docs = list(nlp.pipe(texts))
         assert nlp.get_pipe("elmo").bilm.device.type == "cuda"
         for doc, exp in zip(docs, expected):
@@ -34,7 +34,7 @@ def test_elmo_on_gpu_matches_cpu_and_trains(tiny_model_dir, tmp_path):
 
         for frozen in (True, False):
             nlp = spacy.blank("en")
-            nlp.add_pipe("elmo", config={"weights": str(tiny_model_dir), "frozen": frozen})
+            nlp.add_pipe("elmo", config={"weights": str(tiny_model), "frozen": frozen})
             nlp.add_pipe("ner", config=Config().from_str(NER_MODEL))
             examples = [Example.from_dict(nlp.make_doc(t), {"entities": e}) for t, e, _ in DATA]
             nlp.initialize(lambda: examples)

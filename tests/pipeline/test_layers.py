@@ -6,11 +6,11 @@ import torch
 from spacy_elmo.pipeline.layers import split_doc
 
 
-def test_backprop_through_windows_matches_torch(tiny_model_dir):
+def test_backprop_through_windows_matches_torch(tiny_model):
     nlp = spacy.blank("en")
     nlp.add_pipe(
         "elmo",
-        config={"weights": str(tiny_model_dir), "frozen": False, "max_batch_tokens": 8, "window_size": 6, "window_overlap": 2},
+        config={"weights": str(tiny_model), "frozen": False, "max_batch_tokens": 8, "window_size": 6, "window_overlap": 2},
     )
     model = nlp.get_pipe("elmo").model
     bilm = model.bilm

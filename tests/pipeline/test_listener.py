@@ -42,9 +42,9 @@ DATA = [
 ]
 
 
-def build(tiny_model_dir, frozen=True, textcat=True):
+def build(tiny_model, frozen=True, textcat=True):
     nlp = spacy.blank("en")
-    nlp.add_pipe("elmo", config={"weights": str(tiny_model_dir), "frozen": frozen})
+    nlp.add_pipe("elmo", config={"weights": str(tiny_model), "frozen": frozen})
     nlp.add_pipe("ner", config=Config().from_str(NER_MODEL))
     if textcat:
         nlp.add_pipe("textcat", config=Config().from_str(TEXTCAT_MODEL))
@@ -120,8 +120,8 @@ def test_listener_without_elmo_first_fails_clearly():
 
 
 # -- training through listeners --------------------------------------------------------------------
-def test_tiny_ner_and_textcat_train_save_load(tiny_model_dir, tmp_path):
-    nlp, examples = build(tiny_model_dir)
+def test_tiny_ner_and_textcat_train_save_load(tiny_model, tmp_path):
+    nlp, examples = build(tiny_model)
     nlp.initialize(lambda: examples)
     elmo = nlp.get_pipe("elmo")
     assert len(elmo.listeners) == 2 and elmo.listening_components == ["ner", "textcat"]
@@ -162,9 +162,9 @@ def test_tiny_ner_and_textcat_train_save_load(tiny_model_dir, tmp_path):
     numpy.testing.assert_array_equal(loaded_elmo.listeners[0].mix_weights, elmo.listeners[0].mix_weights)
 
 
-def test_trainable_bilm_changes_and_frozen_does_not(tiny_model_dir):
+def test_trainable_bilm_changes_and_frozen_does_not(tiny_model):
     for frozen in (True, False):
-        nlp, examples = build(tiny_model_dir, frozen=frozen)
+        nlp, examples = build(tiny_model, frozen=frozen)
         nlp.initialize(lambda: examples)
         elmo = nlp.get_pipe("elmo")
         before = [p.detach().clone() for p in elmo.bilm.parameters()]
@@ -180,9 +180,9 @@ def test_trainable_bilm_changes_and_frozen_does_not(tiny_model_dir):
             assert changed == len(before) and losses["elmo"] > 0.0
 
 
-def test_frozen_component_as_annotator(tiny_model_dir):
+def test_frozen_component_as_annotator(tiny_model):
     """spaCy's own way: 'elmo' in frozen_components + annotating_components; listeners read the docs."""
-    nlp, examples = build(tiny_model_dir, textcat=False)
+    nlp, examples = build(tiny_model, textcat=False)
     nlp.initialize(lambda: examples)
     sgd = Adam(0.01)
     history = []
@@ -193,8 +193,8 @@ def test_frozen_component_as_annotator(tiny_model_dir):
     assert numpy.mean(history[-3:]) < 0.5 * numpy.mean(history[:3])
 
 
-def test_frozen_component_without_annotating_fails_clearly(tiny_model_dir):
-    nlp, examples = build(tiny_model_dir, textcat=False)
+def test_frozen_component_without_annotating_fails_clearly(tiny_model):
+    nlp, examples = build(tiny_model, textcat=False)
     nlp.initialize(lambda: examples)
     with pytest.raises(ValueError, match="annotating_components"):
         nlp.update(examples, sgd=Adam(0.01), exclude=["elmo"])

@@ -8,6 +8,7 @@ import spacy
 from spacy.tokens import Doc, DocBin
 
 from spacy_elmo.pipeline import ElmoData, set_vector_hooks
+from tests.helpers import REFERENCE, needs_reference
 
 TEXTS = ["The bank of the river.", "", "Hi", "Money goes to the bank .\n\nTwice."]
 
@@ -24,9 +25,9 @@ def assert_same_docs(a_docs, b_docs):
             numpy.testing.assert_array_equal(ta._.elmo, tb._.elmo)
 
 
-def test_to_disk_and_load_bit_for_bit_without_the_source(tiny_model_dir, tmp_path):
+def test_to_disk_and_load_bit_for_bit_without_the_source(tiny_model, tmp_path):
     source = tmp_path / "source_weights"
-    shutil.copytree(tiny_model_dir, source)
+    shutil.copytree(tiny_model, source)
     nlp = spacy.blank("en")
     nlp.add_pipe("elmo", config={"weights": str(source), "output_mix": "top"})
     expected = list(nlp.pipe(TEXTS))
@@ -39,12 +40,9 @@ def test_to_disk_and_load_bit_for_bit_without_the_source(tiny_model_dir, tmp_pat
     assert got[0]._.elmo_data.mix.tolist() == [0.0, 0.0, 1.0]
 
 
+@needs_reference
 def test_original_weights_are_stored_in_the_pipeline(tmp_path):
-    from tests.helpers import REFERENCE
-
     folder = REFERENCE / "allennlp"
-    if not folder.is_dir():
-        pytest.skip("reference data not found")
     nlp = spacy.blank("en")
     nlp.add_pipe("elmo", config={"options_file": str(folder / "options.json"), "weight_file": str(folder / "lm_weights.hdf5")})
     expected = list(nlp.pipe(TEXTS))

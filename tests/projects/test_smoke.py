@@ -16,18 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import DATA, ROOT, tiny_options
+from tests.helpers import DATA, ROOT, needs_shared, tiny_options
 
 PROJECTS = ROOT / "projects"
 
 
 def needs_data(name: str):
-    path = DATA / name
-    return pytest.mark.skipif(
-        not path.is_dir() or not (DATA / "lm-corpus" / "train.txt").is_file(),
-        reason=f"benchmark data not found at {path} (and {DATA / 'lm-corpus'}); put ../shared beside the "
-        "checkout (CI has it) or set SPACY_ELMO_SHARED",
-    )
+    return needs_shared(DATA / name, DATA / "lm-corpus" / "train.txt")
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from thinc.api import Config
 
 from spacy_elmo.bilm import load_bilm, save_original
 from spacy_elmo.bilm.errors import ElmoError, OptionsError, WeightFileError
-from tests.cli.conftest import save_tiny_model
+from tests.helpers import save_tiny_model
 from tests.helpers import TINY_TEXTCAT_LISTENER_CFG
 
 TEXTCAT = TINY_TEXTCAT_LISTENER_CFG

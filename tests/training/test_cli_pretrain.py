@@ -86,18 +86,55 @@ def test_pretrain_cli_rejects_unknown_config_keys(tmp_path):
     assert result.exit_code == 1 and "max_stepz" in result.output
 
 
-def test_pretrain_eval_reproduces_the_checkpoint_dev_perplexity(tmp_path):
+DEV_SENTENCES = ["the cat sees the ball .", "a dog likes London", "my neighbour calls her friend again .", "zebra"]
+
+
+def perplexities_by_hand(run_dir, sentences):
+    """Forward and backward perplexity of a run's latest checkpoint, one sentence at a time: the
+    biLM's inference path (not the training forward), the output layer's full log-distribution
+    (``log_prob``, not the per-target loss), and the LM targets written out here."""
+    import math
+
+    import torch
+
+    from spacy_elmo.bilm.characters import add_sentence_boundaries
+    from spacy_elmo.training.trainer import load_run
+
+    lm, vocab, _ = load_run(run_dir)
+    nll = {"forward": 0.0, "backward": 0.0}
+    n = 0
+    with torch.no_grad():
+        for tokens in sentences:
+            raw = lm.bilm.run(add_sentence_boundaries(lm.bilm.char_ids([tokens])))
+            ids = [vocab.bos] + [vocab.index.get(t, vocab.unk) for t in tokens] + [vocab.eos]
+            log_p = {"forward": lm.output.adaptive.log_prob(raw.forward[-1][0]),  # [len + 2, vocab]
+                     "backward": lm.output.adaptive.log_prob(raw.backward[-1][0])}
+            assert torch.allclose(log_p["forward"].exp().sum(-1), torch.tensor(1.0))
+            for i in range(len(ids) - 1):  # position i predicts i + 1 going forward, i + 1 predicts i going back
+                nll["forward"] -= float(log_p["forward"][i, ids[i + 1]])
+                nll["backward"] -= float(log_p["backward"][i + 1, ids[i]])
+            n += len(ids) - 1
+    return math.exp(nll["forward"] / n), math.exp(nll["backward"] / n), n
+
+
+def test_pretrain_eval_gives_the_perplexity_computed_by_hand(tmp_path):
     path = write_corpus(tmp_path / "corpus.txt", 300)
-    dev = write_corpus(tmp_path / "dev.txt", 30, seed=4)
-    result = pretrain(path, tmp_path / "run", "--dev", dev, "--training.max_steps", "6")
+    dev = tmp_path / "dev.txt"
+    dev.write_text("\n".join(DEV_SENTENCES) + "\n", encoding="utf-8")
+    result = pretrain(path, tmp_path / "run", "--dev", dev, "--training.max_steps", "6", "--pretokenized",
+                      "--training.adaptive_cutoffs", "[20]")  # the corpus has ~40 words: two clusters
     assert result.exit_code == 0, result.output
     logged = json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[-1])
     result = runner.invoke(app, ["pretrain-eval", str(tmp_path / "run"), str(dev), "-o", str(tmp_path / "eval.json")])
     assert result.exit_code == 0, result.output
     figures = json.loads((tmp_path / "eval.json").read_text())
-    assert figures["forward_ppl"] == pytest.approx(logged["dev_forward_ppl"], rel=1e-5)
-    assert figures["backward_ppl"] == pytest.approx(logged["dev_backward_ppl"], rel=1e-5)
-    assert figures["tokens"] == logged["dev_tokens"] > 0
+    forward, backward, n = perplexities_by_hand(tmp_path / "run", [s.split() for s in DEV_SENTENCES])
+    assert figures["tokens"] == n == 7 + 5 + 8 + 2  # each sentence's tokens plus one boundary
+    assert figures["forward_ppl"] == pytest.approx(forward, rel=1e-4)
+    assert figures["backward_ppl"] == pytest.approx(backward, rel=1e-4)
+    assert forward != pytest.approx(backward, rel=1e-3)  # the two directions really are told apart
+    # the dev figures logged during training are the same evaluation
+    assert logged["dev_forward_ppl"] == pytest.approx(forward, rel=1e-4) and logged["dev_tokens"] == n
 
 
 def test_pretrain_cli_gpu_id_without_a_gpu_is_a_clear_error(tmp_path):

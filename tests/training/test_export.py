@@ -8,7 +8,7 @@ from spacy_elmo.bilm import BiLM, load_bilm
 from spacy_elmo.bilm.io_original import expected_shapes
 from spacy_elmo.cli import app
 
-from tests.helpers import REFERENCE, needs_reference, tiny_options
+from tests.helpers import REFERENCE, needs_reference, random_bilm
 
 SENTENCES = [["The", "exported", "model", "matches", "."], ["Short", "one"], ["Ünïcödé", "wörds", "and", "a", "verylongtokenthatiscutoffbythecharacterlimitofelmo" * 2]]
 runner = CliRunner()
@@ -28,13 +28,9 @@ def assert_same_vectors(a, b, atol=1e-6):
 
 @pytest.fixture
 def trained_like_bilm(tmp_path):
-    torch.manual_seed(3)
-    bilm = BiLM(tiny_options())
-    with torch.no_grad():
-        for p in bilm.parameters():
-            p.uniform_(-0.5, 0.5)
+    bilm = random_bilm(seed=3)
     bilm.save(tmp_path / "native")
-    return bilm.eval()
+    return bilm
 
 
 def test_export_gives_the_same_vectors_and_the_original_layout(tmp_path, trained_like_bilm):
