@@ -4,9 +4,8 @@ Each command module registers its command on ``app`` when imported; :class:`Lazy
 imports a module only when one of its commands is run or listed in ``--help``.
 """
 import importlib
-from typing import Dict, List, Optional
+from typing import Dict, List
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -30,10 +29,11 @@ NEEDS_SPACY = (
 class LazyGroup(TyperGroup):
     """A typer group that knows every command's name but imports a command's module on first use."""
 
-    def list_commands(self, ctx: click.Context) -> List[str]:
+    # (no click annotations: recent typer vendors click, so ``click`` itself may not be installed)
+    def list_commands(self, ctx) -> List[str]:
         return list(dict.fromkeys([*COMMANDS, *super().list_commands(ctx)]))
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> Optional[click.Command]:
+    def get_command(self, ctx, cmd_name: str):
         if cmd_name not in self.commands and cmd_name in COMMANDS:
             importlib.import_module(f"{__package__}.{COMMANDS[cmd_name]}")
             built = typer.main.get_group(app).commands  # typer turns the new functions into click commands
@@ -41,7 +41,7 @@ class LazyGroup(TyperGroup):
                 self.commands.setdefault(name, command)
         return super().get_command(ctx, cmd_name)
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except ImportError as err:  # spaCy (or thinc) is missing: say what to install, in one line
