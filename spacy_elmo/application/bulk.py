@@ -252,6 +252,14 @@ def _worker_task(task: Tuple[int, List[Any]]) -> Tuple[int, int, int]:
     return _embed_and_write(_WORKER["embedder"], _WORKER["run"], k, items)
 
 
+def worker_embed(settings: Tuple[Any, ...], threads: int, task: Tuple[int, List[Any]]) -> Tuple[int, int, int]:
+    """One chunk in a long-lived worker that may serve several jobs (a Dask worker): it gets
+    ready for a job on that job's first chunk, loading the model only if another was loaded."""
+    if _WORKER.get("settings") != settings:
+        _worker_init(settings, threads)
+    return _worker_task(task)
+
+
 # -- the driver ---------------------------------------------------------------------------------------
 def embed_file(
     input_path: Path,

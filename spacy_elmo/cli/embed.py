@@ -4,6 +4,7 @@ from typing import Optional
 
 import typer
 
+from ..bilm.errors import ElmoError
 from ._app import app
 from ._common import clean_errors, lang_option, model_option, options_option, weights_option
 
@@ -23,6 +24,8 @@ def embed(
     chunk_size: int = typer.Option(256, "--chunk-size", help="Documents per saved part: the most an interruption can lose."),
     restart: bool = typer.Option(False, "--restart", help="Discard an interrupted run of this OUTPUT instead of resuming it."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUTPUT."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Run the chunks on the Dask cluster of this scheduler (tcp://HOST:8786); OUTPUT and the model must be on a filesystem shared with every worker."),
+    cluster: Optional[str] = typer.Option(None, "--cluster", help="local:N: run the chunks on a Dask cluster of N worker processes on this machine."),
     stop_after: Optional[int] = typer.Option(None, "--stop-after", hidden=True, help="Stop after this many chunks (to test resuming)."),
 ) -> None:
     """Embed every document of INPUT into OUTPUT.
@@ -32,12 +35,18 @@ def embed(
     """
     from ..application.bulk import embed_file
 
+    settings = dict(layers=layers, model=model, options=options, weights=weights, lang=lang, batch_size=batch_size,
+                    chunk_size=chunk_size, restart=restart, overwrite=overwrite, stop_after=stop_after)
     try:
-        summary = embed_file(
-            input_path, output, layers=layers, model=model, options=options, weights=weights, lang=lang,
-            batch_size=batch_size, n_process=n_process, chunk_size=chunk_size, restart=restart,
-            overwrite=overwrite, stop_after=stop_after,
-        )
+        if scheduler is None and cluster is None:
+            summary = embed_file(input_path, output, n_process=n_process, **settings)
+        else:
+            from ..application.distributed import connect, embed_on_cluster
+
+            if n_process != 1:
+                raise ElmoError("--n-process is for one machine; on a Dask cluster each worker process is one process.")
+            with connect(scheduler, cluster) as client:
+                summary = embed_on_cluster(client, input_path, output, **settings)
     except KeyboardInterrupt:
         from ._common import fail
 

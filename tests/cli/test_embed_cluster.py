@@ -1,0 +1,209 @@
+"""``embed`` on a Dask cluster: the same outputs as one process, and faults lose nothing.
+
+One ``LocalCluster`` of 2 worker processes serves the module; every test runs under a time limit.
+"""
+import signal
+import subprocess
+import sys
+import time
+
+import numpy
+import pytest
+
+from spacy_elmo.application.bulk import embed_file
+from spacy_elmo.application.embedding_io import ResumeError, partial_dir, read_embeddings
+
+from .test_embed import LINES
+
+distributed = pytest.importorskip("distributed", reason="needs the 'dask' extra: pip install -e '.[dask]' (dev includes it)")
+
+from spacy_elmo.application.distributed import embed_on_cluster  # noqa: E402
+
+TIME_LIMIT_S = 240
+
+
+@pytest.fixture(autouse=True)
+def time_limit():
+    """Fail (not hang) a test that takes longer than TIME_LIMIT_S."""
+
+    def expired(signum, frame):
+        raise TimeoutError(f"test took longer than {TIME_LIMIT_S} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(TIME_LIMIT_S)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
+    client = distributed.Client(cluster)
+    client.wait_for_workers(2, timeout=120)
+    yield client
+    client.close()
+    cluster.close(timeout=60)
+
+
+@pytest.fixture
+def text_file(tmp_path):
+    path = tmp_path / "docs.txt"
+    path.write_text("\n".join(LINES) + "\n", encoding="utf-8")
+    return path
+
+
+def assert_same(got_path, want_path):
+    got, want = read_embeddings(got_path), read_embeddings(want_path)
+    assert len(got) == len(want) > 0
+    for (t1, a1), (t2, a2) in zip(got, want):
+        assert t1 == t2
+        assert a1.shape == a2.shape
+        numpy.testing.assert_allclose(a1, a2, rtol=0, atol=1e-6)
+
+
+def model_loads(client):
+    from spacy_elmo.application import bulk
+
+    return client.run(lambda: bulk._WORKER["loads"])
+
+
+def test_every_format_equals_the_single_process_output(client, tiny_model, text_file, tmp_path):
+    for suffix, layers in [(".hdf5", "all"), (".npz", "0,2"), (".npy", "top"), (".spacy", "mix")]:
+        single = tmp_path / f"single{suffix}"
+        embed_file(text_file, single, model=tiny_model, layers=layers, chunk_size=3, progress=False)
+        out = tmp_path / f"cluster{suffix}"
+        summary = embed_on_cluster(client, text_file, out, model=tiny_model, layers=layers, chunk_size=3, progress=False)
+        assert summary.finished and summary.n_chunks == 7 and summary.n_docs == len(LINES)
+        if suffix != ".npy":  # .npy keeps no tokens
+            assert summary.n_tokens == sum(len(t) for t, _ in read_embeddings(out))
+        assert not partial_dir(out).exists()
+        assert_same(out, single)
+    # Four jobs with the same model: each worker process loaded it at most once.
+    loads = model_loads(client)
+    assert sorted(loads.values()) in ([1, 1], [0, 1]), loads
+
+
+def test_a_worker_killed_mid_chunk_loses_nothing(client, tiny_model, text_file, tmp_path):
+    """The first worker to save a part writes half of it, then SIGKILLs itself; its chunk is redone elsewhere."""
+    marker = tmp_path / "killed"
+
+    def die_while_writing():
+        import os
+
+        import numpy
+
+        savez = numpy._tested_savez = numpy.savez
+
+        def torn_savez(f, **arrays):
+            try:
+                fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # only the cluster's first writer dies
+            except FileExistsError:
+                return savez(f, **arrays)
+            os.write(fd, os.path.basename(f.name).encode())
+            os.close(fd)
+            f.write(b"PK\x03\x04 half a part")
+            f.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        numpy.savez = torn_savez
+
+    def restore():
+        import numpy
+
+        numpy.savez = getattr(numpy, "_tested_savez", numpy.savez)
+
+    def parts_are_whole(k):
+        for part in partial_dir(out).glob("part-??????.npz"):
+            with numpy.load(part) as data:
+                assert data["vectors"].shape[0] == 3
+
+    client.run(die_while_writing)
+    out = tmp_path / "out.npz"
+    try:
+        summary = embed_on_cluster(client, text_file, out, model=tiny_model, layers="all", chunk_size=3, progress=False,
+                                   on_chunk=parts_are_whole)
+    finally:
+        client.wait_for_workers(2, timeout=120)  # the nanny restarts the killed worker
+        client.run(restore)
+    killed_in = marker.read_text()
+    assert killed_in.startswith("part-") and killed_in.endswith(".tmp"), killed_in  # a worker died writing a part
+    assert summary.finished and not partial_dir(out).exists()
+    single = tmp_path / "single.npz"
+    embed_file(text_file, single, model=tiny_model, layers="all", chunk_size=3, progress=False)
+    assert_same(out, single)
+
+
+def test_a_killed_client_resumes_with_the_same_command(client, tiny_model, tmp_path):
+    big = tmp_path / "big.txt"
+    big.write_text("\n".join(LINES * 10) + "\n", encoding="utf-8")
+    out = tmp_path / "out.hdf5"
+    address = client.scheduler.address
+    cmd = [sys.executable, "-m", "spacy_elmo", "embed", str(big), str(out), "--model", str(tiny_model),
+           "--chunk-size", "4", "--layers", "all", "--scheduler", address]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(partial_dir(out).glob("part-*.npz"))) < 3 and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    n_parts = len(list(partial_dir(out).glob("part-*.npz")))
+    assert 0 < n_parts < 50 and not out.exists(), "the client should have been killed midway"
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert "Resumed:" in rerun.stdout and f"Wrote {len(LINES) * 10} documents" in rerun.stdout
+    single = tmp_path / "single.hdf5"
+    embed_file(big, single, model=tiny_model, layers="all", chunk_size=4, progress=False)
+    assert_same(out, single)
+
+
+def test_a_run_with_other_settings_is_refused(client, tiny_model, text_file, tmp_path):
+    out = tmp_path / "out.npz"
+    first = embed_on_cluster(client, text_file, out, model=tiny_model, chunk_size=3, progress=False, stop_after=2)
+    assert not first.finished and len(list(partial_dir(out).glob("part-*"))) == 2
+    with pytest.raises(ResumeError, match="different layers"):
+        embed_on_cluster(client, text_file, out, model=tiny_model, layers="top", chunk_size=3, progress=False)
+    # The single-process engine finishes what the cluster started: one partial-run format.
+    last = embed_file(text_file, out, model=tiny_model, chunk_size=3, progress=False)
+    assert last.finished and last.resumed_chunks == 2
+
+
+def test_cli_local_cluster_and_progress(cli, tiny_model, text_file, tmp_path):
+    out = tmp_path / "out.spacy"
+    result = cli("embed", text_file, out, "--model", tiny_model, "--layers", "0,2", "--chunk-size", 5, "--cluster", "local:2")
+    assert result.exit_code == 0, result.stderr
+    assert f"Wrote {len(LINES)} documents" in result.stdout
+    assert "chunks 4/4" in result.stderr and "tok/s" in result.stderr
+    single = tmp_path / "single.spacy"
+    embed_file(text_file, single, model=tiny_model, layers="0,2", chunk_size=5, progress=False)
+    assert_same(out, single)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--cluster", "local:2", "--n-process", "2"], "--n-process"),
+        (["--cluster", "remote:2"], "is not understood: use local:N"),
+        (["--cluster", "local:2", "--scheduler", "tcp://127.0.0.1:1"], "not both"),
+    ],
+)
+def test_bad_cluster_options_are_one_line(cli, tiny_model, text_file, tmp_path, args, message):
+    result = cli("embed", text_file, tmp_path / "o.npz", "--model", tiny_model, *args)
+    assert result.exit_code == 1
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_without_dask_the_error_says_what_to_install(cli, tiny_model, text_file, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
+    result = cli("embed", text_file, tmp_path / "o.npz", "--model", tiny_model, "--scheduler", "tcp://127.0.0.1:8786")
+    assert result.exit_code == 1
+    assert "pip install 'spacy-elmo[dask]'" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_unreachable_scheduler_is_one_clear_error():
+    from spacy_elmo.application.distributed import connect
+    from spacy_elmo.bilm.errors import ElmoError
+
+    with pytest.raises(ElmoError, match="Cannot reach the Dask scheduler at tcp://127.0.0.1:9.*dask scheduler"):
+        with connect(scheduler="tcp://127.0.0.1:9", timeout=1):
+            pass
