@@ -3,13 +3,20 @@
 ``doc._.elmo_data`` holds an :class:`ElmoData`; ``token._.elmo``, ``span._.elmo`` and
 ``doc._.elmo`` are getters over it (a span's or doc's vector is the mean of its tokens'),
 so they also work on docs that came back from ``Doc.from_bytes`` or another process.
-User hooks are Python callables that spaCy does not serialize: after ``Doc.from_bytes``,
-``DocBin`` or ``nlp.pipe(n_process>1)`` call :func:`set_vector_hooks` again if you want
-``token.vector`` / ``.similarity`` to use ELMo (the ``._.elmo`` getters work regardless).
+User hooks are Python callables that spaCy does not serialize (it warns W109), and without them
+``token.similarity`` is silently wrong (1.0 for the same word in any context, else 0.0 from an empty
+vector table). So each route a doc can travel gets them back:
+
+- in process, and ``pickle``: the hooks are module-level functions, so pickled docs keep them;
+- ``nlp.pipe(..., n_process=2)``: worker processes send docs back as bytes; the factory wraps the
+  pipeline's ``pipe`` (:func:`keep_vector_hooks_across_processes`) to set the hooks again on them;
+- ``Doc.from_bytes`` and ``DocBin``: no code of this package runs when spaCy reads them, so call
+  :func:`with_vector_hooks` on the docs (``DocBin(store_user_data=True)`` keeps ``doc._.elmo_data``).
+The ``._.elmo`` getters work on every route regardless.
 """
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Iterable, Iterator, Optional, TypeVar, Union
 
 import numpy
 from spacy.tokens import Doc, Span, Token
@@ -97,7 +104,14 @@ def _has_vector(obj) -> bool:
 
 
 def set_vector_hooks(doc: Doc) -> Doc:
-    """Make ``.vector``, ``.has_vector``, ``.vector_norm`` (derived) and ``.similarity`` use ELMo."""
+    """Make ``.vector``, ``.has_vector``, ``.vector_norm`` (derived) and ``.similarity`` use ELMo.
+
+    Raises ``ValueError`` for a doc without ``doc._.elmo_data``: its similarities would be meaningless."""
+    if doc._.get(DATA_ATTR) is None:
+        raise ValueError(
+            f"Cannot give the doc {doc.text[:40]!r} ELMo vectors: it has no doc._.{DATA_ATTR}. Run the 'elmo' "
+            "component on it, or, for docs read from a DocBin, write the DocBin with store_user_data=True."
+        )
     doc.user_hooks["vector"] = _doc_vector
     doc.user_hooks["has_vector"] = _has_vector
     doc.user_hooks["similarity"] = _similarity
@@ -108,6 +122,46 @@ def set_vector_hooks(doc: Doc) -> Doc:
     doc.user_token_hooks["has_vector"] = _has_vector
     doc.user_token_hooks["similarity"] = _similarity
     return doc
+
+
+DocOrTuple = TypeVar("DocOrTuple")
+
+
+def _restore_hooks(item: DocOrTuple) -> DocOrTuple:
+    """``set_vector_hooks`` on a doc (or the doc of a ``(doc, context)`` pair) that has ELMo data but
+    lost its hooks; anything else passes unchanged."""
+    doc = item[0] if isinstance(item, tuple) and item else item
+    if isinstance(doc, Doc) and "similarity" not in doc.user_token_hooks and doc._.get(DATA_ATTR) is not None:
+        set_vector_hooks(doc)
+    return item
+
+
+def with_vector_hooks(docs: Iterable[Doc]) -> Iterator[Doc]:
+    """The docs, each with the ELMo vector hooks set again, e.g. after ``DocBin.get_docs`` or
+    ``Doc.from_bytes`` (spaCy cannot serialize hooks). A doc without ``doc._.elmo_data`` is an error."""
+    for doc in docs:
+        yield set_vector_hooks(doc)
+
+
+class _PipeKeepingVectorHooks:
+    """``nlp.pipe`` that sets the vector hooks again on docs that come back from worker processes.
+    A class (not a closure) so that a pipeline holding it can still be pickled (spawned workers)."""
+
+    def __init__(self, nlp):
+        self.nlp = nlp
+
+    def __call__(self, *args, **kwargs):
+        for item in type(self.nlp).pipe(self.nlp, *args, **kwargs):
+            yield _restore_hooks(item)
+
+
+def keep_vector_hooks_across_processes(nlp) -> None:
+    """Make ``nlp.pipe(..., n_process>1)`` return docs with their vector hooks, as with one process.
+
+    WHY here: spaCy's multiprocessing sends docs back as bytes and runs no component code in the
+    parent, so the pipeline's own ``pipe`` is the one place that sees every returned doc. Idempotent."""
+    if not isinstance(vars(nlp).get("pipe"), _PipeKeepingVectorHooks):
+        nlp.pipe = _PipeKeepingVectorHooks(nlp)
 
 
 install_extensions()

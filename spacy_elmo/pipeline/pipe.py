@@ -27,7 +27,7 @@ from ..bilm import BiLM
 from ..bilm.errors import ElmoError
 from ..bilm.io_native import load_native
 from .data import ElmoData
-from .extensions import DATA_ATTR, install_extensions, set_vector_hooks
+from .extensions import DATA_ATTR, install_extensions, keep_vector_hooks_across_processes, set_vector_hooks
 from .layers import ElmoBiLMModel, WeightsSource
 from .listener import ElmoListener
 
@@ -101,7 +101,7 @@ def make_elmo(
         list of one fixed coefficient per layer (used as given).
     set_vector_hooks: make token/span/doc .vector and .similarity use these vectors.
     """
-    return ElmoComponent(
+    component = ElmoComponent(
         nlp.vocab,
         model,
         name,
@@ -117,6 +117,9 @@ def make_elmo(
         output_mix=output_mix,
         set_vector_hooks=set_vector_hooks,
     )
+    if set_vector_hooks:
+        keep_vector_hooks_across_processes(nlp)  # docs from worker processes get their hooks back
+    return component
 
 
 def output_mix_coefficients(output_mix: OutputMix, n_layers: int) -> Optional[numpy.ndarray]:
