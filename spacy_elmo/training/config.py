@@ -62,19 +62,38 @@ class TrainingSettings:
     autocast: str = "none"  # "bfloat16": matmuls in bf16 under torch.autocast (cell state stays fp32)
 
 
+# [model] keys are the options.json names; a BiLMOptions field named differently is mapped here.
+_MODEL_KEY_OF_FIELD = {"n_lstm_layers": "n_layers"}
+
+
+def _model_fields() -> Dict[str, str]:
+    """[model] key -> BiLMOptions field."""
+    return {_MODEL_KEY_OF_FIELD.get(f.name, f.name): f.name for f in fields(BiLMOptions) if f.name != "extra"}
+
+
+def _options(model_data: Dict[str, Any]) -> BiLMOptions:
+    names = _model_fields()
+    bad = set(model_data) - set(names)
+    if bad:
+        raise ConfigError(f"Unknown [model] key(s) {sorted(bad)}; known: {sorted(names)}.")
+    if "filters" in model_data:
+        model_data = {**model_data, "filters": tuple((int(w), int(n)) for w, n in model_data["filters"])}
+    return BiLMOptions(**{names[key]: value for key, value in model_data.items()})
+
+
 def small_english_options() -> BiLMOptions:
     """The default model's architecture (configs/pretrain_default.cfg): small enough for CPU training."""
-    return BiLMOptions(
-        char_embedding_dim=16,
-        filters=((1, 32), (2, 32), (3, 64), (4, 128)),
-        n_highway=1,
-        lstm_dim=512,
-        projection_dim=128,
-        n_layers=2,
-        cell_clip=3.0,
-        proj_clip=3.0,
-        use_skip_connections=True,
-    )
+    return _options({
+        "char_embedding_dim": 16,
+        "filters": [[1, 32], [2, 32], [3, 64], [4, 128]],
+        "n_highway": 1,
+        "lstm_dim": 512,
+        "projection_dim": 128,
+        "n_layers": 2,
+        "cell_clip": 3.0,
+        "proj_clip": 3.0,
+        "use_skip_connections": True,
+    })
 
 
 @dataclass
@@ -89,15 +108,8 @@ class PretrainConfig:
         unknown = set(data) - {"model", "corpus", "training"}
         if unknown:
             raise ConfigError(f"Unknown config section(s) {sorted(unknown)}; expected [model], [corpus], [training].")
-        model_data = dict(data.get("model", {}))
-        model_names = {f.name for f in fields(BiLMOptions)} - {"extra"}
-        bad = set(model_data) - model_names
-        if bad:
-            raise ConfigError(f"Unknown [model] key(s) {sorted(bad)}; known: {sorted(model_names)}.")
-        if "filters" in model_data:
-            model_data["filters"] = tuple((int(w), int(n)) for w, n in model_data["filters"])
         return cls(
-            model=BiLMOptions(**model_data),
+            model=_options(dict(data.get("model", {}))),
             corpus=_build(CorpusSettings, data.get("corpus", {}), "corpus"),
             training=_build(TrainingSettings, data.get("training", {}), "training"),
         )
@@ -114,7 +126,7 @@ class PretrainConfig:
         return cls.from_dict(data)
 
     def to_dict(self) -> Dict[str, Any]:
-        model = {f.name: getattr(self.model, f.name) for f in fields(BiLMOptions) if f.name != "extra"}
+        model = {key: getattr(self.model, name) for key, name in _model_fields().items()}
         model["filters"] = [list(f) for f in self.model.filters]
         return {"model": model, "corpus": asdict(self.corpus), "training": asdict(self.training)}
 

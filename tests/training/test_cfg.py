@@ -106,3 +106,12 @@ def test_pretrain_config_wraps_parse_errors_with_the_path(tmp_path):
     bad.write_text("[model]\nlstm_dim = ${nope.x}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=re.escape(f"Cannot parse config {bad}")):
         PretrainConfig.from_file(bad)
+
+
+def test_model_section_keys_are_the_options_json_names_in_the_shipped_order():
+    """``[model]`` keeps the file format (e.g. ``n_layers``) whatever BiLMOptions calls its fields."""
+    shipped = cfg.load(ROOT / "configs" / "pretrain_default.cfg")
+    written = PretrainConfig().to_dict()
+    assert [key for key in written["model"] if key != "n_characters"] == list(shipped["model"])
+    assert written["model"] == {**shipped["model"], "n_characters": 262}
+    assert PretrainConfig.from_dict(shipped).model == PretrainConfig().model

@@ -57,7 +57,7 @@ def test_the_blocker_really_blocks_spacy(no_spacy):
     assert no_spacy.attempts() == ["spacy"]
 
 
-def test_pretrain_eval_and_export_run_without_spacy(no_spacy, tmp_path):
+def test_pretrain_eval_export_and_init_from_run_without_spacy(no_spacy, tmp_path):
     corpus = write_corpus(tmp_path / "corpus.txt", 120, seed=1)
     run_dir, out = tmp_path / "run", tmp_path / "exported"
     result = no_spacy("pretrain", corpus, run_dir, "--config", ROOT / "configs" / "pretrain_tiny.cfg", "--pretokenized",
@@ -74,6 +74,11 @@ def test_pretrain_eval_and_export_run_without_spacy(no_spacy, tmp_path):
     result = no_spacy("export", run_dir, out)
     assert result.returncode == 0, result.stderr
     assert (out / "options.json").is_file() and (out / "weights.hdf5").is_file() and (out / "vocab.txt").is_file()
+
+    result = no_spacy("pretrain", corpus, tmp_path / "adapted", "--init-from", run_dir, "--config", ROOT / "configs" / "pretrain_tiny.cfg",
+                      "--pretokenized", "--no-progress", "--training.max_steps", "1", "--training.checkpoint_every_steps", "0")
+    assert result.returncode == 0, result.stderr
+    assert "done: step 1" in result.stdout
     assert no_spacy.attempts() == [], "something on the spaCy-free path tried to import spaCy or its dependencies"
 
 
