@@ -20,8 +20,14 @@ WEIGHTS_DIR = Path(os.environ.get("SPACY_ELMO_BENCH_WEIGHTS", Path.home() / ".ca
 SIZES: Dict[str, dict] = {
     "small": dict(lstm_dim=1024, projection_dim=128, n_highway=1),  # 2x1024_128_2048cnn_1xhighway
     "original": dict(lstm_dim=4096, projection_dim=512, n_highway=2),  # 2x4096_512_2048cnn_2xhighway
+    # Issue 13's medium training shape: char CNN of 512 filters, 2 highways, LSTM 1024 -> 256.
+    "medium": dict(lstm_dim=1024, projection_dim=256, n_highway=2, filters=((1, 32), (2, 32), (3, 64), (4, 128), (5, 256))),
 }
-SIZE_NAMES = {"small": "ELMo small (2x1024_128_2048cnn_1xhighway)", "original": "ELMo original (2x4096_512_2048cnn_2xhighway)"}
+SIZE_NAMES = {
+    "small": "ELMo small (2x1024_128_2048cnn_1xhighway)",
+    "original": "ELMo original (2x4096_512_2048cnn_2xhighway)",
+    "medium": "medium (2x1024_256_512cnn_2xhighway)",
+}
 
 
 def conll_sentences(path: Path = CONLL_TESTA, limit: int = 500) -> List[List[str]]:
@@ -49,20 +55,27 @@ def random_weights(size: str, weights_dir: Path = WEIGHTS_DIR) -> Path:
     Uniform weights scaled by 1/sqrt(fan_in) keep gates away from saturation, so the
     parity checks see realistic, non-trivial activations.
     """
-    from spacy_elmo.bilm import BiLM, BiLMOptions, save_original
+    from spacy_elmo.bilm import BiLMOptions, save_original
 
     folder = weights_dir / size
     if (folder / "weights.hdf5").is_file():
         return folder
-    torch.manual_seed(1234)
-    bilm = BiLM(BiLMOptions(**SIZES[size]))
+    save_original(random_bilm(BiLMOptions(**SIZES[size])), folder)
+    return folder
+
+
+def random_bilm(options, seed: int = 1234):
+    """A biLM with uniform weights scaled by 1/sqrt(fan_in) (see ``random_weights``)."""
+    from spacy_elmo.bilm import BiLM
+
+    torch.manual_seed(seed)
+    bilm = BiLM(options)
     with torch.no_grad():
         for name, p in bilm.named_parameters():
             fan_in = p.shape[-1] if p.dim() > 1 else 1
             p.uniform_(-1.0, 1.0).mul_(1.0 / fan_in ** 0.5 if p.dim() > 1 else 0.1)
         bilm.char_cnn.char_embedding.weight[0].zero_()
-    save_original(bilm, folder)
-    return folder
+    return bilm
 
 
 def flops_per_token(options) -> Dict[str, float]:
@@ -77,6 +90,14 @@ def flops_per_token(options) -> Dict[str, float]:
     projection = 2 * F * P
     lstm = options.n_layers * 2 * (2 * P * 4 * H + 2 * P * 4 * H + 2 * H * P)
     return {"char_cnn": conv, "highway": highway, "projection": projection, "lstm": lstm, "total": conv + highway + projection + lstm}
+
+
+def train_flops_per_token(options, cutoffs=(), vocab_size: int = 0) -> float:
+    """Training FLOPs per predicted token (per direction), a lower bound: 3x (forward + backward) the
+    biLSTM's forward FLOPs and the adaptive softmax head's product, for both directions. The char CNN
+    (run once per distinct token of a batch) and the softmax tails are left out."""
+    head = 2 * options.projection_dim * (min(cutoffs) + len(cutoffs) if cutoffs else vocab_size)
+    return 3 * (flops_per_token(options)["lstm"] + 2 * head)
 
 
 def matmul_peak(threads: int, sizes=(512, 1024, 2048), seconds: float = 2.0) -> float:

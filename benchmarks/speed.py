@@ -1,4 +1,4 @@
-"""CPU throughput of this biLM against AllenNLP's ELMo (via simple-elmo-pytorch), in one run.
+"""Inference throughput of this biLM (CPU or GPU), against AllenNLP's ELMo (via simple-elmo-pytorch) on CPU.
 
 Workload (issue 5): the first 500 sentences of CoNLL-2003 eng.testa in file order,
 ``embed_sentences`` on 32 sentences at a time, after one warm-up call on the first 32;
@@ -7,6 +7,12 @@ project alternate in the same run, so the ratio is measured under the same condi
 Random weights of the published shapes, written in the original layout by ``common.random_weights``.
 
     python benchmarks/speed.py --threads 2 --sizes small original
+    python benchmarks/speed.py --device cuda:0 --sizes original --batch 256 --no-reference
+
+``--device cuda:N`` times this project alone (the reference runs on CPU only). Where the CoNLL file is
+absent (or with ``--synthetic``) the workload is synthetic Zipf sentences of the same count. Reported:
+tokens/s, batches/s (one ``embed_sentences`` call per batch) and the share of the device's peak
+(``devices.py``: datasheet peaks of known GPUs, the measured matmul peak of a CPU). No spaCy is imported.
 
 Needs the ``bench`` extra (``pip install --no-deps simple-elmo-pytorch==0.2``) for the
 reference column; ``--no-reference`` times this project alone.
@@ -25,17 +31,18 @@ import numpy
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SIZE_NAMES, SIZES, conll_sentences, flops_per_token, machine_description, matmul_peak, random_weights, note_load_after, write_json  # noqa: E402
+from common import CONLL_TESTA, SIZE_NAMES, SIZES, conll_sentences, flops_per_token, random_weights, note_load_after, write_json  # noqa: E402
+from devices import device_name, parse_device, peak_flops, precision  # noqa: E402
 
 
 def batches(sentences: List[List[str]], size: int) -> List[List[List[str]]]:
     return [sentences[i : i + size] for i in range(0, len(sentences), size)]
 
 
-def load_ours(folder: Path, dtype: torch.dtype = torch.float32):
+def load_ours(folder: Path, dtype: torch.dtype = torch.float32, device: str = "cpu"):
     from spacy_elmo import load_bilm
 
-    return load_bilm(folder / "options.json", folder / "weights.hdf5").to(dtype).eval()
+    return load_bilm(folder / "options.json", folder / "weights.hdf5").to(device=device, dtype=dtype).eval()
 
 
 def load_reference(folder: Path) -> Callable:
@@ -100,9 +107,14 @@ class Breakdown:
             self.parts[name].append(seconds)
 
 
-def measure(folder: Path, sentences, batch: int, repeats: int, reference_repeats: int, check: int, breakdown: bool = False) -> Dict:
+def measure(folder: Path, sentences, batch: int, repeats: int, reference_repeats: int, check: int, breakdown: bool = False,
+            device: str = "cpu", dtype: torch.dtype = torch.float32, compile_cell: bool = False) -> Dict:
     """Median seconds per pass of this project (and of the reference), plus the fast-vs-exact check."""
-    bilm = load_ours(folder)
+    from spacy_elmo.bilm import batched_lstm
+
+    bilm = load_ours(folder, dtype, device)
+    bilm.lstm.batched.compile_cell = compile_cell
+    batched_lstm.ROUTES.clear()
     parts = Breakdown(bilm) if breakdown else None
     ours_embed = lambda c: bilm.embed_sentences(c, batch_size=batch)  # noqa: E731
     ref_embed = load_reference(folder) if reference_repeats else None
@@ -114,6 +126,8 @@ def measure(folder: Path, sentences, batch: int, repeats: int, reference_repeats
             times["reference"].append(timed_pass(ref_embed, lambda: None, sentences, batch))
         print(f"  pass {rep + 1}: " + ", ".join(f"{n} {t[-1]:.2f} s" for n, t in times.items() if t), flush=True)
     result = {name: {"seconds": statistics.median(t), "seconds_all": t} for name, t in times.items() if t}
+    result["ours"]["routes"] = dict(batched_lstm.ROUTES)
+    result["ours"]["batches_per_pass"] = len(batches(sentences, batch))
     if parts is not None:
         result["ours"]["breakdown_seconds_all"] = parts.parts
         print("  ours, per pass: " + "; ".join(f"{n} " + ", ".join(f"{x:.3f}" for x in v) + " s" for n, v in parts.parts.items()), flush=True)
@@ -136,7 +150,11 @@ def parity(bilm, sentences, batch: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
+    parser.add_argument("--sizes", nargs="+", default=["small", "original"], choices=list(SIZES))
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (the reference runs on cpu only)")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="this project's weights")
+    parser.add_argument("--compile", action="store_true", help="fuse the batched LSTM route's cell with torch.compile (CUDA route)")
+    parser.add_argument("--synthetic", action="store_true", help="synthetic sentences instead of CoNLL-2003 eng.testa")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--sentences", type=int, default=500)
     parser.add_argument("--batch", type=int, default=32)
@@ -149,12 +167,27 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
-    sentences = conll_sentences(limit=args.sentences)
+    device = parse_device(args.device)
+    dtype = getattr(torch, args.dtype)
+    if device.type != "cpu" and not args.no_reference:
+        print("the reference runs on CPU only: timing this project alone (--no-reference)", flush=True)
+        args.no_reference = True
+    synthetic = args.synthetic or not CONLL_TESTA.is_file()
+    if synthetic:
+        import synthetic as synthetic_text
+
+        sentences = synthetic_text.sentences(args.sentences)
+    else:
+        sentences = conll_sentences(limit=args.sentences)
     n_tokens = sum(len(s) for s in sentences)
-    raw = {"machine": machine_description(), "threads": args.threads, "tokens": n_tokens, "load_average_before": os.getloadavg(), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "sizes": {}}
-    peak = raw["peak_gflops"] = matmul_peak(args.threads)
-    print(f"machine: {raw['machine']}; {args.threads} threads; fp32 matmul peak {peak:.0f} GFLOP/s", flush=True)
-    print(f"workload: {len(sentences)} sentences, {n_tokens} tokens, batches of {args.batch}", flush=True)
+    raw = {"machine": device_name(device), "device": str(device), "dtype": args.dtype, "threads": args.threads, "tokens": n_tokens,
+           "workload": "synthetic" if synthetic else "conll2003 eng.testa", "batch": args.batch,
+           "load_average_before": os.getloadavg(), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "sizes": {}}
+    kind = precision(device, weights_dtype=dtype)
+    peak_flop_s, raw["peak_source"] = peak_flops(device, kind, args.threads)
+    peak = raw["peak_gflops"] = peak_flop_s / 1e9
+    print(f"machine: {raw['machine']}; {args.threads} threads; peak {peak:.0f} GFLOP/s ({raw['peak_source']})", flush=True)
+    print(f"workload: {len(sentences)} {raw['workload']} sentences, {n_tokens} tokens, batches of {args.batch}", flush=True)
     from spacy_elmo.bilm import BiLMOptions
 
     rows = []
@@ -162,7 +195,8 @@ def main() -> None:
         print(f"{size}:", flush=True)
         flops = flops_per_token(BiLMOptions(**SIZES[size]))["total"]
         ref_repeats = 0 if args.no_reference else args.reference_repeats
-        entry = {"flops_per_token": flops, **measure(random_weights(size), sentences, args.batch, args.repeats, ref_repeats, args.check_sentences, args.breakdown)}
+        entry = {"flops_per_token": flops, **measure(random_weights(size), sentences, args.batch, args.repeats, ref_repeats,
+                                                     args.check_sentences, args.breakdown, str(device), dtype, args.compile)}
         raw["sizes"][size] = entry
         rows.append(table_row(size, entry, n_tokens, peak))
     print()
@@ -176,8 +210,8 @@ def main() -> None:
 
 def table_header() -> str:
     return (
-        "| weights | reference tokens/s | ours tokens/s | speed-up | FLOPs/token | ours GFLOP/s (% of peak) | reference GFLOP/s (% of peak) | max abs diff vs exact |\n"
-        "|---|---|---|---|---|---|---|---|"
+        "| weights | reference tokens/s | ours tokens/s | ours batches/s | speed-up | FLOPs/token | ours GFLOP/s (% of peak) | reference GFLOP/s (% of peak) | max abs diff vs exact |\n"
+        "|---|---|---|---|---|---|---|---|---|"
     )
 
 
@@ -193,8 +227,9 @@ def table_row(size: str, entry: Dict, n_tokens: int, peak: float) -> str:
     diff_text = f"{diff:.1e}" if diff is not None else "n/a"
     speedup = f"{ours_tps / ref_tps:.1f}x" if ref else "n/a"
     ref_text = f"{ref_tps:,.0f}" if ref else "n/a"
+    batches_per_s = entry["ours"]["batches_per_pass"] / entry["ours"]["seconds"]
     return (
-        f"| {SIZE_NAMES[size]} | {ref_text} | {ours_tps:,.0f} | {speedup} | {flops / 1e6:.0f} M | "
+        f"| {SIZE_NAMES[size]} | {ref_text} | {ours_tps:,.0f} | {batches_per_s:.2f} | {speedup} | {flops / 1e6:.0f} M | "
         f"{rate(ours_tps)} | {rate(ref_tps) if ref else 'n/a'} | {diff_text} |"
     )
 

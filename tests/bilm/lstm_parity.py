@@ -57,14 +57,14 @@ def max_differences(stack: BiLstmStack, inputs: torch.Tensor, lengths: torch.Ten
     want_out, want_grad = run_with_grads(stack, inputs, lengths, states, reference or BatchedSettings(impl="loop"))
     got_out, got_grad = run_with_grads(stack, inputs, lengths, states, settings)
     return {
-        "outputs": _max_diff(got_out, want_out),
-        "gradients": _max_diff(got_grad, want_grad),
+        "outputs": max_diff(got_out, want_out),
+        "gradients": max_diff(got_grad, want_grad),
         "outputs_scale": max(float(t.abs().max()) if t.numel() else 0.0 for t in want_out),
         "gradients_scale": max(float(t.abs().max()) if t.numel() else 0.0 for t in want_grad),
     }
 
 
-def _max_diff(got: Sequence[torch.Tensor], want: Sequence[torch.Tensor]) -> float:
+def max_diff(got: Sequence[torch.Tensor], want: Sequence[torch.Tensor]) -> float:
     assert len(got) == len(want)
     worst = 0.0
     for g, w in zip(got, want):
@@ -87,3 +87,28 @@ def random_states(options: BiLMOptions, batch: int, device="cpu", seed: int = 3)
     torch.manual_seed(seed)
     return [(torch.randn(batch, options.projection_dim, device=device) * 0.5, torch.randn(batch, options.lstm_dim, device=device))
             for _ in range(2 * options.n_layers)]
+
+
+def random_lm_batch(rows=6, steps=9, types=20, vocab=30, chars=50, seed=0) -> "LMBatch":
+    """An LM batch of sentences of lengths 2..steps (markers included) over ``types`` distinct tokens."""
+    from spacy_elmo.training.batching import LMBatch
+
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.tensor([steps] + [int(n) for n in torch.randint(2, steps + 1, (rows - 1,), generator=g)])
+    real = torch.arange(steps)[None, :] < lengths[:, None]
+    slots = torch.where(real, torch.randint(0, types, (rows, steps), generator=g), torch.full((rows, steps), -1))
+    char_ids = torch.randint(1, 262, (types, chars), generator=g) * (torch.arange(chars) < 6)
+    return LMBatch(chars=char_ids, slots=slots, targets=torch.randint(0, vocab, (rows, steps), generator=g), lengths=lengths)
+
+
+def lm_loss_and_grads(config, vocab_size: int, batch, device="cpu", seed: int = 0):
+    """The trainer's LM (``build_lm``) on ``batch``: its loss and every gradient by name, seeded so
+    that two routes draw the same weights and dropout masks."""
+    from spacy_elmo.training.trainer import build_lm
+
+    torch.manual_seed(seed)
+    lm = build_lm(config, vocab_size).to(device).train()
+    torch.manual_seed(seed + 1)
+    out = lm(batch.to(device))
+    out.loss.backward()
+    return out.loss.detach(), {name: p.grad for name, p in lm.named_parameters() if p.grad is not None}

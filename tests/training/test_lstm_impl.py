@@ -4,21 +4,11 @@ import pytest
 import torch
 
 from spacy_elmo.bilm import batched_lstm
-from spacy_elmo.training.batching import LMBatch
 from spacy_elmo.training.config import PretrainConfig
 from spacy_elmo.training.trainer import TrainingError, autocast_context, build_lm, lstm_settings
 
+from tests.bilm.lstm_parity import lm_loss_and_grads, random_lm_batch as random_batch
 from tests.helpers import tiny_options
-
-
-def random_batch(rows=6, steps=9, types=20, vocab=30, chars=50, seed=0) -> LMBatch:
-    """Sentences of lengths 2..steps (markers included) over ``types`` distinct tokens."""
-    g = torch.Generator().manual_seed(seed)
-    lengths = torch.tensor([steps] + [int(n) for n in torch.randint(2, steps + 1, (rows - 1,), generator=g)])
-    real = torch.arange(steps)[None, :] < lengths[:, None]
-    slots = torch.where(real, torch.randint(0, types, (rows, steps), generator=g), torch.full((rows, steps), -1))
-    char_ids = torch.randint(1, 262, (types, chars), generator=g) * (torch.arange(chars) < 6)
-    return LMBatch(chars=char_ids, slots=slots, targets=torch.randint(0, vocab, (rows, steps), generator=g), lengths=lengths)
 
 
 def config(**training) -> PretrainConfig:
@@ -31,12 +21,7 @@ def config(**training) -> PretrainConfig:
 
 
 def loss_and_grads(impl: str):
-    torch.manual_seed(0)
-    lm = build_lm(config(lstm_impl=impl), 30).train()
-    torch.manual_seed(1)  # the same dropout draws on both routes
-    out = lm(random_batch())
-    out.loss.backward()
-    return out.loss.detach(), {name: p.grad for name, p in lm.named_parameters() if p.grad is not None}
+    return lm_loss_and_grads(config(lstm_impl=impl), 30, random_batch())
 
 
 def test_batched_and_loop_routes_give_the_same_loss_and_gradients():
