@@ -146,7 +146,7 @@ def test_a_killed_client_resumes_with_the_same_command(client, tiny_model, tmp_p
     while time.time() < deadline and len(list(partial_dir(out).glob("part-*.npz"))) < 3 and proc.poll() is None:
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.wait(timeout=60)
     n_parts = len(list(partial_dir(out).glob("part-*.npz")))
     assert 0 < n_parts < 50 and not out.exists(), "the client should have been killed midway"
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
