@@ -44,7 +44,7 @@ class LazyGroup(TyperGroup):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except ImportError as err:  # spaCy (or thinc) is missing: say what to install, in one line
+        except ModuleNotFoundError as err:  # spaCy (or thinc) is missing: say what to install, in one line
             if (err.name or "").split(".")[0] not in ("spacy", "thinc"):
                 raise
             typer.secho(NEEDS_SPACY, fg=typer.colors.RED, err=True)
@@ -60,6 +60,30 @@ app = typer.Typer(
 )
 
 
+def installed_versions() -> str:
+    """``spacy-elmo X (torch Y, spaCy Z, Python W)``, from package metadata: imports nothing heavy,
+    and names what a bug report needs."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    def of(package: str) -> str:
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return f"spacy-elmo {of('spacy-elmo')} (torch {of('torch')}, spaCy {of('spacy')}, Python {platform.python_version()})"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(installed_versions())
+        raise typer.Exit()
+
+
 @app.callback()
-def main() -> None:
+def main(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the versions of spacy-elmo, torch, spaCy and Python, and exit."),
+) -> None:
     """ELMo contextual embeddings for spaCy."""
