@@ -13,7 +13,7 @@ from ._common import clean_errors, lang_option, model_option, options_option, we
 @clean_errors
 def embed(
     input_path: Path = typer.Argument(..., metavar="INPUT", help="Text file (one document per line) or a .spacy DocBin."),
-    output: Path = typer.Argument(..., help="Output: .npz, .npy, .hdf5/.h5 (one dataset per line) or .spacy (DocBin with vectors)."),
+    output: Path = typer.Argument(..., metavar="OUTPUT", help="Output: .npz, .npy, .hdf5/.h5 (one dataset per line) or .spacy (DocBin with vectors)."),
     layers: str = typer.Option("mix", "--layers", "-l", help="mix (as token._.elmo), top, average, all, or layer numbers such as 0,1,2."),
     model: Optional[Path] = model_option,
     options: Optional[Path] = options_option,
