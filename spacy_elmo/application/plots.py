@@ -57,11 +57,24 @@ def plot_word_pca(
 
 @dataclass
 class ListenerMix:
-    """One listener's learned mix: softmax-normalised layer weights and gamma."""
+    """One listener's learned mix: softmax-normalised layer weights and gamma. ``untrained``: both
+    are still exactly their initial values, so no update ever reached this listener."""
 
     name: str
     weights: numpy.ndarray
     gamma: float
+    untrained: bool = False
+
+
+def at_initial_values(listener) -> bool:
+    """Whether a listener's mix logits and gamma are exactly what ``listener_init`` set. WHY: spaCy's
+    model-best is the pipeline of the best evaluation; when that was the first one, before any update,
+    its mix (equal weights, gamma 1) is the starting point, not a learned result."""
+    logits = numpy.asarray(listener.ops.to_numpy(listener.get_param("mix_weights")), dtype="f")
+    initial = listener.attrs.get("initial_weights")
+    start = numpy.zeros_like(logits) if initial is None else numpy.asarray(initial, dtype="f")
+    gamma = numpy.float32(listener.gamma) == numpy.float32(listener.attrs.get("initial_gamma", 1.0))
+    return bool(gamma and numpy.array_equal(logits, start))
 
 
 def listener_mixes(pipeline_dir: Path) -> List[ListenerMix]:
@@ -86,7 +99,8 @@ def listener_mixes(pipeline_dir: Path) -> List[ListenerMix]:
         found = [node for node in model.walk() if isinstance(node, ElmoListener) and node.has_param("mix_weights")]
         for k, listener in enumerate(found):
             label = name if len(found) == 1 else f"{name} #{k + 1}"
-            mixes.append(ListenerMix(label, numpy.asarray(listener.mix_weights, dtype=float), listener.gamma))
+            weights = numpy.asarray(listener.mix_weights, dtype=float)
+            mixes.append(ListenerMix(label, weights, listener.gamma, untrained=at_initial_values(listener)))
     if not mixes:
         raise ElmoError(
             f"{pipeline_dir} has no trained ElmoListener (components: {', '.join(nlp.pipe_names) or 'none'}). "
@@ -104,7 +118,7 @@ def plot_mix_weights(mixes: Sequence[ListenerMix], output: Path) -> None:
     x = numpy.arange(n_layers)
     for k, mix in enumerate(mixes):
         offset = (k - (len(mixes) - 1) / 2) * width
-        bars = ax.bar(x[: len(mix.weights)] + offset, mix.weights, width, label=f"{mix.name} (gamma {mix.gamma:.2f})")
+        bars = ax.bar(x[: len(mix.weights)] + offset, mix.weights, width, label=f"{mix.name} (gamma {mix.gamma:.2f}{', untrained' if mix.untrained else ''})")
         ax.bar_label(bars, fmt="%.2f", fontsize=7)
     names = ["0: tokens (char CNN)"] + [f"{i}: LSTM {i}" for i in range(1, n_layers)]
     ax.set_xticks(x, names)

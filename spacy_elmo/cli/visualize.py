@@ -4,6 +4,7 @@ from typing import Optional
 
 import typer
 
+from ..bilm.errors import ElmoError
 from ._app import app
 from ._common import clean_errors, lang_option, model_option, options_option, weights_option
 
@@ -67,9 +68,17 @@ def visualize_mix(
     require_matplotlib()
     check_png_path(output)
     mixes = listener_mixes(pipeline)
+    if all(mix.untrained for mix in mixes):
+        raise ElmoError(
+            f"{pipeline} holds listeners that were never updated ({', '.join(m.name for m in mixes)}): their layer "
+            "weights are still the initial ones (equal, gamma 1), not a learned result. spaCy's model-best is the "
+            "pipeline of the best evaluation; when that was the first one, before any update, use model-last or "
+            "train longer."
+        )
     for mix in mixes:
         weights = "  ".join(f"{w:.3f}" for w in mix.weights)
-        typer.echo(f"{mix.name:<24} gamma={mix.gamma:.3f}  layer weights: {weights}")
+        note = "  (untrained: the initial values)" if mix.untrained else ""
+        typer.echo(f"{mix.name:<24} gamma={mix.gamma:.3f}  layer weights: {weights}{note}")
     plot_mix_weights(mixes, output)
     typer.secho(f"Wrote {output}", fg=typer.colors.GREEN)
 

@@ -109,9 +109,10 @@ def test_missing_matplotlib_says_how_to_install(cli, tiny_model, senses_csv, tmp
     assert "pip install 'spacy-elmo[viz]'" in result.stderr
 
 
-def test_visualize_mix_of_a_trained_pipeline(cli, tiny_model, tmp_path):
+def textcat_pipeline(tiny_model):
+    """elmo + a textcat on an ElmoListener, initialised (not trained), and its training examples."""
     from spacy.training import Example
-    from thinc.api import Adam, Config
+    from thinc.api import Config
 
     textcat = Config().from_str(TINY_TEXTCAT_LISTENER_CFG)
     nlp = spacy.blank("en")
@@ -120,6 +121,23 @@ def test_visualize_mix_of_a_trained_pipeline(cli, tiny_model, tmp_path):
     data = [("good film", "POS"), ("bad film", "NEG"), ("great acting", "POS"), ("awful plot", "NEG")]
     examples = [Example.from_dict(nlp.make_doc(t), {"cats": {"POS": float(c == "POS"), "NEG": float(c == "NEG")}}) for t, c in data]
     nlp.initialize(lambda: examples)
+    return nlp, examples
+
+
+def test_visualize_mix_of_an_untrained_pipeline_says_so(cli, tiny_model, tmp_path):
+    """E.g. a model-best saved at the first evaluation, before any update: 0.333/0.333/0.333 is no result."""
+    nlp, _ = textcat_pipeline(tiny_model)
+    nlp.to_disk(tmp_path / "model-best")
+    out = tmp_path / "mix.png"
+    result = cli("visualize", "mix", tmp_path / "model-best", "-o", out)
+    assert result.exit_code == 1 and "never updated (textcat)" in result.stderr and "model-last" in result.stderr
+    assert "layer weights" not in result.stdout and not out.exists()
+
+
+def test_visualize_mix_of_a_trained_pipeline(cli, tiny_model, tmp_path):
+    from thinc.api import Adam
+
+    nlp, examples = textcat_pipeline(tiny_model)
     sgd = Adam(0.05)
     for _ in range(10):
         nlp.update(examples, sgd=sgd)
@@ -131,6 +149,7 @@ def test_visualize_mix_of_a_trained_pipeline(cli, tiny_model, tmp_path):
     assert result.exit_code == 0, result.stderr
     printed = [float(x) for x in result.stdout.split("layer weights:")[1].split()[:3]]
     numpy.testing.assert_allclose(printed, weights, atol=1e-3)
+    assert "untrained" not in result.stdout
     assert out.read_bytes().startswith(PNG_MAGIC)
 
     nlp_plain = spacy.blank("en")
