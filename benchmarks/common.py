@@ -88,7 +88,7 @@ def flops_per_token(options) -> Dict[str, float]:
     conv = sum(2 * width * D * num * (C - width + 1) for width, num in options.filters)
     highway = options.n_highway * 2 * F * 2 * F
     projection = 2 * F * P
-    lstm = options.n_layers * 2 * (2 * P * 4 * H + 2 * P * 4 * H + 2 * H * P)
+    lstm = options.n_lstm_layers * 2 * (2 * P * 4 * H + 2 * P * 4 * H + 2 * H * P)
     return {"char_cnn": conv, "highway": highway, "projection": projection, "lstm": lstm, "total": conv + highway + projection + lstm}
 
 

@@ -137,7 +137,7 @@ def quality(args) -> Dict:
         "windows_vs_whole_doc": results_vs_whole,
         "seconds": timings,
     }
-    top = f"layer{bilm.options.n_layers}"
+    top = f"layer{bilm.options.n_lstm_layers}"
     print(f"\nagainst each sentence embedded whole ({top} = top layer; layer1 = first LSTM layer):")
     print(f"{'variant':<34}{'top cos mean':>13}{'top cos p1':>12}{'top |d| max':>12}{'L1 cos mean':>13}{'seconds':>9}")
     for name, r in results.items():

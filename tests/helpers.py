@@ -53,7 +53,7 @@ def tiny_options(**overrides):
         n_highway=1,
         lstm_dim=24,
         projection_dim=8,
-        n_layers=2,
+        n_lstm_layers=2,
         cell_clip=3.0,
         proj_clip=3.0,
         use_skip_connections=True,

@@ -1,96 +1,18 @@
-"""Looking at contextual vectors: choosing layers, finding a word, cosine tables, 2-D PCA.
+"""Looking at contextual vectors: finding a word, cosine tables, 2-D PCA.
 
-Plain numpy on ``[n_layers + 1, n_tokens, dim]`` arrays, so the CLI, notebooks and
-tests all compute similarities and projections the same way.
+Plain numpy on ``[n, dim]`` token vectors, so the CLI, notebooks and tests all compute
+similarities and projections the same way. Which layers give those vectors is decided by
+:mod:`spacy_elmo.layer_choice`.
 """
 from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple
 
 import numpy
 
 from ..bilm.errors import ElmoError
-
-LAYER_CHOICES = ("mix", "top", "average", "all")
-LayerSpec = Union[str, Tuple[int, ...]]
-
-
-def parse_layers(spec: str, n_output_layers: Optional[int] = None) -> LayerSpec:
-    """``"mix"``, ``"top"``, ``"average"``, ``"all"`` or comma-separated indices such as ``"0,2"``.
-
-    Indices are checked against ``n_output_layers`` when it is known, so a typo fails
-    before hours of embedding rather than after.
-    """
-    text = spec.strip().lower()
-    if text in LAYER_CHOICES:
-        return text
-    try:
-        indices = tuple(int(part) for part in text.split(",") if part.strip() != "")
-    except ValueError:
-        indices = ()
-    if not indices:
-        raise ElmoError(
-            f"--layers {spec!r} is not understood: use one of {', '.join(LAYER_CHOICES)} or layer numbers "
-            "such as 0,1,2 (0 is the context-free token layer)."
-        )
-    if n_output_layers is not None:
-        bad = [i for i in indices if not 0 <= i < n_output_layers]
-        if bad:
-            raise ElmoError(
-                f"--layers {spec!r} names layer {bad[0]}, but this model has {n_output_layers} output layers "
-                f"(0 = token layer, 1..{n_output_layers - 1} = LSTM layers)."
-            )
-    return indices
-
-
-def select_layers(layers: numpy.ndarray, spec: LayerSpec, mix_weights: Optional[numpy.ndarray] = None) -> numpy.ndarray:
-    """Reduce ``[L, n, D]`` per ``spec``.
-
-    ``top``/``average``/``mix`` give ``[n, D]``; ``all`` and index tuples keep a layer axis
-    (``[L, n, D]`` / ``[k, n, D]``). ``mix`` needs ``mix_weights`` (``[L]``, already
-    normalised and scaled by gamma); without them it is the plain average.
-    """
-    if layers.ndim != 3:
-        raise ValueError(f"expected [n_layers, n_tokens, dim], got shape {layers.shape}")
-    if spec == "all":
-        return layers
-    if spec == "top":
-        return layers[-1]
-    if spec == "average":
-        return layers.mean(axis=0)
-    if spec == "mix":
-        if mix_weights is None:
-            return layers.mean(axis=0)
-        weights = numpy.asarray(mix_weights, dtype=layers.dtype)
-        return numpy.tensordot(weights, layers, axes=(0, 0))
-    return layers[list(spec)]
-
-
-def comparable_vectors(layers: numpy.ndarray, spec: LayerSpec, mixed: Optional[numpy.ndarray] = None) -> numpy.ndarray:
-    """One flat vector per token (``[n, D']``) for similarity and PCA.
-
-    ``mix`` is the component's output (``mixed``, i.e. ``token._.elmo``); ``all`` concatenates
-    every layer; a tuple of layer numbers averages those layers.
-    """
-    if spec == "mix":
-        return mixed if mixed is not None else layers.mean(axis=0)
-    if spec == "all":
-        return numpy.concatenate(list(layers), axis=-1)
-    if isinstance(spec, tuple):
-        return layers[list(spec)].mean(axis=0)
-    return select_layers(layers, spec)
-
-
-def output_shape(spec: LayerSpec, n_output_layers: int, dim: int) -> Tuple[int, ...]:
-    """Per-token shape of :func:`select_layers`' result (without the token axis)."""
-    if spec == "all":
-        return (n_output_layers, dim)
-    if isinstance(spec, tuple):
-        return (len(spec), dim)
-    return (dim,)
-
 
 @dataclass
 class Occurrence:

@@ -16,8 +16,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 import numpy
 
-from .analysis import LayerSpec, parse_layers
 from ..bilm.errors import ElmoError
+from ..layer_choice import LayerSpec, mix_coefficients, parse_layers, select_layers
 from .embedding_io import EmbedSource, PartialRun, output_format
 
 DEFAULT_CHUNK_SIZE = 256
@@ -64,25 +64,25 @@ class DocEmbedder:
         return docs, arrays
 
     def select(self, doc) -> numpy.ndarray:
-        """The requested layers of one doc; for a DocBin output also what is stored on the doc."""
+        """The requested layers of one doc (:func:`~spacy_elmo.layer_choice.select_layers`); for a
+        DocBin output, the doc keeps what gives the same vectors as ``token._.elmo`` (:func:`stored_data`)."""
         data = doc._.elmo_data
-        spec = self.layers
-        if spec == "mix":
-            array, stored = data.vectors, data
-        elif spec == "top":
-            array = data.layers[-1]
-            stored = self._ElmoData(data.layers[-1:], numpy.ones(1, numpy.float32))
-        elif spec == "average":
-            array = data.layers.mean(axis=0)
-            stored = self._ElmoData(data.layers, numpy.full(data.n_layers, 1.0 / data.n_layers, numpy.float32))
-        elif spec == "all":
-            array, stored = data.layers, self._ElmoData(data.layers, None)
-        else:
-            array = data.layers[list(spec)]
-            stored = self._ElmoData(array, None)
+        array = select_layers(data.layers, self.layers, data.vectors)
         if self.fmt == "docbin":
-            doc._.elmo_data = stored
+            doc._.elmo_data = stored_data(data, self.layers, self._ElmoData)
         return numpy.ascontiguousarray(array, dtype=numpy.float32)
+
+
+def stored_data(data, spec: LayerSpec, elmo_data_cls):
+    """What a DocBin output stores for a layer choice: the component's data for ``mix``; the top layer;
+    all layers with equal weights for ``average``; the kept layers, concatenated, for ``all`` and numbers."""
+    if spec == "mix":
+        return data
+    if spec == "top":
+        return elmo_data_cls(data.layers[-1:], numpy.ones(1, numpy.float32))
+    if spec == "average":
+        return elmo_data_cls(data.layers, mix_coefficients("average", data.n_output_layers))
+    return elmo_data_cls(select_layers(data.layers, spec), None)
 
 
 def _embed_and_write(embedder: DocEmbedder, run: PartialRun, k: int, items: Sequence[Any]) -> Tuple[int, int, int]:

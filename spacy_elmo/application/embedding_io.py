@@ -10,7 +10,7 @@ through a temporary file and a rename) and the partial folder is removed.
 Output layouts (the token axis is always the second-to-last one):
 
 - ``.hdf5`` / ``.h5``: one dataset per document named ``"0"``, ``"1"``, ... as the original
-  ``dump_bilm_embeddings`` does (``[n_layers, n_tokens, dim]`` for ``--layers all``,
+  ``dump_bilm_embeddings`` does (``[n_output_layers, n_tokens, dim]`` for ``--layers all``,
   ``[n_tokens, dim]`` for one vector per token), plus a ``tokens`` group whose dataset
   ``i`` holds document ``i``'s tokens as a JSON list.
 - ``.npz``: ``vectors`` (all documents' tokens concatenated along the token axis),

@@ -9,8 +9,9 @@ import csv
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
-from .analysis import Occurrence, comparable_vectors, find_spans, parse_layers
 from ..bilm.errors import ElmoError
+from ..layer_choice import parse_layers, token_vectors
+from .analysis import Occurrence, find_spans
 
 
 def check_text(text: str, where: str) -> str:
@@ -94,7 +95,7 @@ def collect_occurrences(
             missing.append(i)
             continue
         data = doc._.elmo_data
-        vectors = comparable_vectors(data.layers, spec, data.vectors)
+        vectors = token_vectors(data.layers, spec, data.vectors)
         for start, end in spans:
             span = doc[start:end]
             occurrences.append(

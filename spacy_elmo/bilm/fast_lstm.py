@@ -202,7 +202,7 @@ def _scripted_route_checked() -> bool:
         try:
             generator = torch.Generator().manual_seed(0)
             options = BiLMOptions(
-                filters=((1, 4),), char_embedding_dim=4, n_highway=0, lstm_dim=12, projection_dim=6, n_layers=2,
+                filters=((1, 4),), char_embedding_dim=4, n_highway=0, lstm_dim=12, projection_dim=6, n_lstm_layers=2,
                 cell_clip=1.0, proj_clip=1.0, use_skip_connections=True,
             )
             with torch.inference_mode(False):  # ordinary tensors, even when called under inference mode
@@ -280,7 +280,7 @@ def _scripted_bilstm(
     results = direction_threads.run_both(lstm_direction.scripted(), jobs[0], jobs[1])
     outputs = [results[0][0], results[1][0]]
     final_states: List[State] = []
-    for layer in range(options.n_layers):
+    for layer in range(options.n_lstm_layers):
         for d in range(2):
             h_last, c_last = results[d][1][layer], results[d][2][layer]
             h0 = states[2 * layer + d][0][packing.order] if states is not None else torch.zeros_like(h_last)

@@ -40,7 +40,7 @@ def expected_shapes(options: BiLMOptions) -> Dict[str, Tuple[int, ...]]:
     shapes["CNN_proj/W_proj"] = (F, P)
     shapes["CNN_proj/b_proj"] = (P,)
     for d in (0, 1):
-        for layer in range(options.n_layers):
+        for layer in range(options.n_lstm_layers):
             prefix = _lstm_prefix(d, layer)
             shapes[f"{prefix}/W_0"] = (2 * P, 4 * H)
             shapes[f"{prefix}/B"] = (4 * H,)

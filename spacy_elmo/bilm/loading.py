@@ -1,8 +1,13 @@
-"""``load_bilm``: one entry point for both weight formats."""
+"""``load_bilm``: read a biLM in either weight format.
+
+This module knows the two *formats* (a native directory; original ``options.json`` + ``.hdf5``).
+Which weights a user means (a packaged model by name, a pretraining run, a saved spaCy
+pipeline, ...) is decided once, above the biLM, by :func:`spacy_elmo.weights.resolve_weights`.
+"""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 from .errors import WeightFileError
 from .io_native import is_native_dir, load_native
@@ -12,8 +17,26 @@ from .model import BiLM
 PathLike = Union[str, Path]
 
 
+def find_original_files(path: PathLike) -> Optional[Tuple[Path, Path]]:
+    """``(options.json, weights.hdf5)`` of a directory of original files; None if it has no ``options.json``.
+
+    A directory with ``options.json`` but not exactly one ``.hdf5`` is an error that names the choice.
+    """
+    path = Path(path)
+    if not (path.is_dir() and (path / "options.json").is_file()):
+        return None
+    hdf5 = sorted(path.glob("*.hdf5"))
+    if len(hdf5) != 1:
+        raise WeightFileError(
+            f"{path} has options.json but {len(hdf5)} .hdf5 files ({', '.join(p.name for p in hdf5) or 'none'}) "
+            "and no weights.safetensors; name the weight file explicitly."
+        )
+    return path / "options.json", hdf5[0]
+
+
 def load_bilm(options_or_dir: PathLike, weight_file: Optional[PathLike] = None) -> BiLM:
-    """``load_bilm(model_dir)`` for the native format, ``load_bilm(options.json, weights.hdf5)`` for the original.
+    """``load_bilm(model_dir)`` for the native format (or a directory holding one original pair),
+    ``load_bilm(options.json, weights.hdf5)`` for the original.
 
     The model comes back in eval mode, on the CPU, in float32.
     """
@@ -23,9 +46,9 @@ def load_bilm(options_or_dir: PathLike, weight_file: Optional[PathLike] = None) 
     if is_native_dir(path):
         return load_native(path)
     if path.is_dir():
-        hdf5 = sorted(path.glob("*.hdf5"))
-        if (path / "options.json").is_file() and len(hdf5) == 1:
-            return load_original(path / "options.json", hdf5[0])
+        pair = find_original_files(path)
+        if pair is not None:
+            return load_original(*pair)
         raise WeightFileError(
             f"{path} holds neither a native model (options.json + weights.safetensors) nor one original "
             "options.json + .hdf5 pair. Give load_bilm(options_file, weight_file) explicitly."

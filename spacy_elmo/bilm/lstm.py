@@ -71,7 +71,7 @@ def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
 
 
 class BiLstmStack(nn.Module):
-    """Separate forward and backward stacks of ``n_layers`` LSTMs over the token vectors.
+    """Separate forward and backward stacks of ``n_lstm_layers`` LSTMs over the token vectors.
 
     With ``use_skip_connections`` every layer after the first adds its input to its
     output (the residual connection). ``dropout`` applies to each layer's input while
@@ -91,7 +91,7 @@ class BiLstmStack(nn.Module):
                 LstmWithProjection(
                     options.projection_dim, options.lstm_dim, options.projection_dim, options.cell_clip, options.proj_clip
                 )
-                for _ in range(options.n_layers)
+                for _ in range(options.n_lstm_layers)
             )
 
         self.forward_layers = make()

@@ -27,7 +27,7 @@ DEFAULT_TOKEN_CACHE_MB = 128.0
 
 @dataclass
 class BiLMOutput:
-    """``layers [n_layers + 1, B, T, 2 * projection_dim]``; ``mask [B, T]`` marks real tokens."""
+    """``layers [n_output_layers, B, T, 2 * projection_dim]``; ``mask [B, T]`` marks real tokens."""
 
     layers: torch.Tensor
     mask: torch.Tensor
@@ -52,7 +52,7 @@ class RawBiLMOutput:
         return torch.arange(steps, device=self.lengths.device)[None, :] < self.lengths[:, None]
 
     def layers(self) -> torch.Tensor:
-        """``[n_layers + 1, B, T, 2P]``: the token layer doubled, then each LSTM layer."""
+        """``[n_output_layers, B, T, 2P]``: the token layer doubled, then each LSTM layer."""
         token = torch.cat([self.token_embedding, self.token_embedding], dim=-1)
         lstm = [torch.cat([f, b], dim=-1) for f, b in zip(self.forward, self.backward)]
         return torch.stack([token] + lstm)
@@ -181,7 +181,7 @@ class BiLM(nn.Module):
     def embed_sentences(
         self, sentences: Sequence[Sequence[str]], batch_size: int = 64, stateful: bool = False
     ) -> List[numpy.ndarray]:
-        """Each sentence's ``[n_layers + 1, n_tokens, 2 * projection_dim]`` float32 array.
+        """Each sentence's ``[n_output_layers, n_tokens, 2 * projection_dim]`` float32 array.
 
         Stateless calls batch sentences of similar length together (results do not depend
         on batching); stateful calls keep the given order, since state follows batch rows.

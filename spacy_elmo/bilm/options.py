@@ -17,7 +17,11 @@ ACTIVATIONS = ("relu", "tanh")
 
 @dataclass(frozen=True)
 class BiLMOptions:
-    """Sizes of the character CNN and the LSTM stack (see ``options.json``)."""
+    """Sizes of the character CNN and the LSTM stack (see ``options.json``).
+
+    ``n_lstm_layers`` counts LSTM layers (``lstm.n_layers`` in options.json); the biLM's *output*
+    layers are one more (:attr:`n_output_layers`: the token layer, then one per LSTM layer).
+    """
 
     char_embedding_dim: int = 16
     filters: Tuple[Tuple[int, int], ...] = ((1, 32), (2, 32), (3, 64), (4, 128), (5, 256), (6, 512), (7, 1024))
@@ -27,7 +31,7 @@ class BiLMOptions:
     activation: str = "relu"
     lstm_dim: int = 4096
     projection_dim: int = 512
-    n_layers: int = 2
+    n_lstm_layers: int = 2  # options.json: lstm.n_layers
     cell_clip: float = 3.0
     proj_clip: float = 3.0
     use_skip_connections: bool = True
@@ -44,7 +48,7 @@ class BiLMOptions:
                 problems.append(f"char_cnn.filters has [{width}, {num}]; widths and counts must be >= 1")
             if width > self.max_characters_per_token:
                 problems.append(f"filter width {width} is wider than max_characters_per_token={self.max_characters_per_token}")
-        for name in ("char_embedding_dim", "lstm_dim", "projection_dim", "n_layers", "n_characters"):
+        for name in ("char_embedding_dim", "lstm_dim", "projection_dim", "n_lstm_layers", "n_characters"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} is {getattr(self, name)}; it must be >= 1")
         if self.n_characters < 261:
@@ -69,7 +73,7 @@ class BiLMOptions:
     @property
     def n_output_layers(self) -> int:
         """The token layer plus one per LSTM layer."""
-        return self.n_layers + 1
+        return self.n_lstm_layers + 1
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "BiLMOptions":
@@ -88,7 +92,7 @@ class BiLMOptions:
                 activation=str(cnn.get("activation", "relu")),
                 lstm_dim=int(lstm["dim"]),
                 projection_dim=int(lstm["projection_dim"]),
-                n_layers=int(lstm["n_layers"]),
+                n_lstm_layers=int(lstm["n_layers"]),
                 cell_clip=float(lstm.get("cell_clip") or 0.0),
                 proj_clip=float(lstm.get("proj_clip") or 0.0),
                 use_skip_connections=bool(lstm.get("use_skip_connections", False)),
@@ -134,7 +138,7 @@ class BiLMOptions:
         data["lstm"] = {
             "dim": self.lstm_dim,
             "projection_dim": self.projection_dim,
-            "n_layers": self.n_layers,
+            "n_layers": self.n_lstm_layers,
             "cell_clip": self.cell_clip,
             "proj_clip": self.proj_clip,
             "use_skip_connections": self.use_skip_connections,
@@ -147,6 +151,6 @@ class BiLMOptions:
     def describe(self) -> str:
         return (
             f"char CNN {self.n_filters} filters, {self.n_highway} highway, "
-            f"{self.n_layers}x LSTM {self.lstm_dim}->{self.projection_dim}, "
+            f"{self.n_lstm_layers}x LSTM {self.lstm_dim}->{self.projection_dim}, "
             f"residual={'on' if self.use_skip_connections else 'off'}, output {self.n_output_layers}x{self.output_dim}"
         )

@@ -8,7 +8,7 @@ from torch import nn
 
 
 class ScalarMix(nn.Module):
-    """Mixes ``n_layers`` tensors of equal shape.
+    """Mixes ``n_output_layers`` tensors of equal shape.
 
     ``layer_norm`` normalises each layer of each sequence over its unmasked tokens
     (and all features) before mixing. Statistics are per sequence, not per batch, so
@@ -18,7 +18,7 @@ class ScalarMix(nn.Module):
 
     def __init__(
         self,
-        n_layers: int,
+        n_output_layers: int,
         layer_norm: bool = False,
         initial_weights: Optional[Sequence[float]] = None,
         gamma: float = 1.0,
@@ -26,10 +26,10 @@ class ScalarMix(nn.Module):
     ):
         super().__init__()
         if initial_weights is None:
-            initial_weights = [0.0] * n_layers
-        if len(initial_weights) != n_layers:
-            raise ValueError(f"ScalarMix got {len(initial_weights)} initial weights for {n_layers} layers; give one per layer.")
-        self.n_layers = n_layers
+            initial_weights = [0.0] * n_output_layers
+        if len(initial_weights) != n_output_layers:
+            raise ValueError(f"ScalarMix got {len(initial_weights)} initial weights for {n_output_layers} layers; give one per layer.")
+        self.n_output_layers = n_output_layers
         self.layer_norm = layer_norm
         self.weights = nn.Parameter(torch.tensor([float(w) for w in initial_weights]), requires_grad=trainable)
         self.gamma = nn.Parameter(torch.tensor([float(gamma)]), requires_grad=trainable)
@@ -38,11 +38,11 @@ class ScalarMix(nn.Module):
         return torch.softmax(self.weights, dim=0)
 
     def forward(self, layers: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """``layers [n_layers, ..., T, D]`` (or a list of ``[..., T, D]``) -> ``[..., T, D]``."""
+        """``layers [n_output_layers, ..., T, D]`` (or a list of ``[..., T, D]``) -> ``[..., T, D]``."""
         if not isinstance(layers, torch.Tensor):
             layers = torch.stack(list(layers))
-        if layers.shape[0] != self.n_layers:
-            raise ValueError(f"ScalarMix was built for {self.n_layers} layers but got {layers.shape[0]}.")
+        if layers.shape[0] != self.n_output_layers:
+            raise ValueError(f"ScalarMix was built for {self.n_output_layers} layers but got {layers.shape[0]}.")
         if self.layer_norm:
             layers = _masked_layer_norm(layers, mask)
         weights = self.normalized_weights().to(layers.dtype)

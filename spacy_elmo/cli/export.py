@@ -14,12 +14,12 @@ PROBE = [["The", "biLM", "round", "trip", "must", "be", "exact", "."], ["Ünïc�
 
 
 def _resolve_native(model_dir: Path):
-    """A native model dir, or a pretraining run dir (its ``model/``)."""
-    from ..bilm import load_bilm
+    """The biLM to export and the folder it came from (whose vocab.txt goes along): whatever the
+    package's one rule accepts (:mod:`spacy_elmo.weights`), e.g. a native model dir or a pretrain run dir."""
+    from ..weights import Names, resolve_weights
 
-    if (model_dir / "model" / "weights.safetensors").is_file():
-        model_dir = model_dir / "model"
-    return model_dir, load_bilm(model_dir)
+    chosen = resolve_weights(model_dir, names=Names("MODEL_DIR", "MODEL_DIR", "MODEL_DIR"))
+    return (chosen.bilm_dir if chosen.bilm_dir is not None else chosen.folder), chosen.load()
 
 
 def _max_difference(a, b) -> float:

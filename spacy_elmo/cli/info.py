@@ -24,43 +24,51 @@ def info(
     options: Optional[Path] = options_option,
     weights: Optional[Path] = weights_option,
 ) -> None:
-    """Print a biLM's sizes, layers, output width and where its weights are (default: the packaged model)."""
-    from ..application.loading import is_spacy_pipeline_dir, load_bilm_from_args, model_source
+    """Print a biLM's sizes, layers, output width and where its weights are (default: the packaged model).
+
+    MODEL may also be the name of a packaged model (listed at the end).
+    """
+    from ..application.loading import resolve_cli_weights
+    from ..models import DEFAULT_MODEL_NAME, packaged_models
 
     if path is not None:
         if path.suffix == ".json" or (weights is not None and options is None):
             options = options or path
         else:
             model = model or path
-    source = model_source(model, options, weights)
-    bilm = load_bilm_from_args(model, options, weights)
+    chosen = resolve_cli_weights(model, options, weights)
+    source = chosen.manifest()
+    bilm = chosen.load()
     opts = bilm.options
     n_params = sum(p.numel() for p in bilm.parameters())
-    kind = {"native": "spacy-elmo native (options.json + weights.safetensors)", "original": "original AllenNLP / bilm-tf (options.json + .hdf5)",
-            "spacy": "spaCy pipeline with an 'elmo' component"}[source["kind"]]
+    kind = {"native": "spacy-elmo native (options.json + weights.safetensors)",
+            "packaged": f"spacy-elmo native, packaged as {chosen.name!r}" + (" (the default)" if chosen.name == DEFAULT_MODEL_NAME else ""),
+            "run": "spacy-elmo pretraining run (its biLM in model/)",
+            "original": "original AllenNLP / bilm-tf (options.json + .hdf5)",
+            "spacy": f"spaCy pipeline; the biLM of its component {chosen.component!r}"}[chosen.kind]
     where = source["paths"][0] if len(source["paths"]) == 1 else " + ".join(source["paths"])
     rows = [
-        ("weights", where + ("  (the packaged default model)" if model is None and options is None else "")),
+        ("weights", where),
         ("format", kind),
         ("files", ", ".join(f"{Path(p).name} {_size(s)}" for p, s in source["files"].items() if not Path(p).name.startswith("."))[:300]),
         ("parameters", f"{n_params:,} ({_size(4 * n_params)} as float32)"),
         ("char CNN", f"{opts.n_filters} filters (widths {', '.join(f'{w}x{n}' for w, n in opts.filters)}), "
                      f"char embedding {opts.char_embedding_dim}, {opts.n_highway} highway, {opts.activation}, "
                      f"max {opts.max_characters_per_token} bytes per token"),
-        ("biLSTM", f"{opts.n_layers} layers x 2 directions, {opts.lstm_dim} cells -> projection {opts.projection_dim}, "
+        ("biLSTM", f"{opts.n_lstm_layers} layers x 2 directions, {opts.lstm_dim} cells -> projection {opts.projection_dim}, "
                    f"residual {'on' if opts.use_skip_connections else 'off'}, cell clip {opts.cell_clip}, proj clip {opts.proj_clip}"),
-        ("output layers", f"{opts.n_output_layers} (0 = context-free token layer, 1..{opts.n_layers} = biLSTM layers)"),
+        ("output layers", f"{opts.n_output_layers} (0 = context-free token layer, 1..{opts.n_lstm_layers} = biLSTM layers)"),
         ("vector width", f"{opts.output_dim} (forward {opts.projection_dim} + backward {opts.projection_dim})"),
     ]
-    if source["kind"] == "spacy" and is_spacy_pipeline_dir(Path(source["paths"][0])):
+    if chosen.kind == "spacy":
         import spacy
 
-        config = spacy.util.load_config(Path(source["paths"][0]) / "config.cfg")
-        elmo = dict(config["components"]["elmo"])
+        config = spacy.util.load_config(chosen.pipeline_dir / "config.cfg")
+        elmo = dict(config["components"][chosen.component])
         elmo.pop("model", None)
         rows.append(("component", ", ".join(f"{k}={v}" for k, v in elmo.items() if k != "factory")))
         rows.append(("pipeline", ", ".join(config["nlp"]["pipeline"])))
-    folder = Path(source["paths"][0])
+    folder = chosen.folder
     for card in (folder / "MODEL_CARD.md", folder / "README.md"):
         if card.is_file():
             rows.append(("model card", str(card)))
@@ -71,3 +79,5 @@ def info(
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         typer.echo(f"{name + ':':<{width + 2}}{value}")
+    packaged = [name + (" (default)" if name == DEFAULT_MODEL_NAME else "") for name in packaged_models()]
+    typer.echo(f"\npackaged models (use by name: --model NAME, or config={{'weights': NAME}}): {', '.join(packaged) or 'none'}")

@@ -17,7 +17,7 @@ def pretrain(
     lang: Optional[str] = typer.Option(None, "--lang", help="spaCy language whose tokenizer splits the text (overrides [corpus] lang)."),
     pretokenized: bool = typer.Option(False, "--pretokenized", help="Text is already tokenised: split on whitespace."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in OUTPUT_DIR from its last checkpoint."),
-    init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from this biLM: a native model dir, a run dir, or options.json (with --init-weights)."),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from this biLM: a packaged model name, a native model dir, a run dir, a saved spaCy pipeline, or options.json (with --init-weights)."),
     init_weights: Optional[Path] = typer.Option(None, "--init-weights", help="Original weights.hdf5 for --init-from options.json."),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU to train on; -1 for the CPU. Under torchrun, each process uses LOCAL_RANK's GPU."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (overrides [training] seed)."),
@@ -70,22 +70,14 @@ def pretrain(
 
 
 def _load_init(path: Path, weights: Optional[Path]):
-    from ..bilm import load_bilm
-    from ..bilm.errors import ElmoError
-    from ..training.trainer import MODEL_DIR
+    """The biLM to start from: whatever the package's one rule accepts (:mod:`spacy_elmo.weights`):
+    a packaged model's name, a native model dir, a run dir, a saved spaCy pipeline, a dir with one
+    original options.json + .hdf5, or options.json with ``--init-weights``. Needs no spaCy."""
+    from ..weights import INIT_NAMES, resolve_weights
 
     if weights is not None:
-        return load_bilm(path, weights)
-    if path.is_dir() and (path / MODEL_DIR).is_dir():
-        return load_bilm(path / MODEL_DIR)  # a run directory
-    if path.is_dir() and (path / "options.json").is_file() and not (path / "weights.safetensors").is_file():
-        hdf5 = sorted(path.glob("*.hdf5"))
-        if len(hdf5) != 1:
-            raise ElmoError(f"{path} has options.json but {len(hdf5)} .hdf5 files; name the weights with --init-weights.")
-        return load_bilm(path / "options.json", hdf5[0])
-    if path.suffix == ".json":
-        raise ElmoError(f"--init-from {path} is an options file; give its weights with --init-weights weights.hdf5.")
-    return load_bilm(path)
+        return resolve_weights(None, path, weights, names=INIT_NAMES).load()
+    return resolve_weights(path, names=INIT_NAMES).load()
 
 
 def _parse_overrides(args):

@@ -14,7 +14,7 @@ def similarity(
     word: str = typer.Argument(..., help="The word (or phrase) to compare, matched case-insensitively."),
     sentences: List[str] = typer.Argument(None, help="Two or more sentences that contain WORD."),
     file: Optional[Path] = typer.Option(None, "--file", "-f", help="Read sentences from this file (one a line), after any given."),
-    layers: str = typer.Option("mix", "--layers", "-l", help="mix (as token._.elmo), top, average, or layer numbers such as 1,2 (averaged)."),
+    layers: str = typer.Option("mix", "--layers", "-l", help="mix (as token._.elmo), top, average, all, or layer numbers such as 1,2 (several layers are concatenated)."),
     model: Optional[Path] = model_option,
     options: Optional[Path] = options_option,
     weights: Optional[Path] = weights_option,

@@ -9,13 +9,13 @@ from spacy.util import registry
 from thinc.api import Model
 from thinc.types import Floats2d, Floats3d
 
-from .layers import ElmoBiLMModel
+from .bilm_model import ElmoBiLMModel
 from .listener import ElmoListener
 
 
 @registry.architectures("spacy-elmo.BiLM.v1")
 def BiLM_v1(dropout: float = 0.0) -> Model[List[Doc], List[Floats3d]]:
-    """The biLM over docs: each doc's ``[n_layers + 1, n_tokens, dim]`` layers.
+    """The biLM over docs: each doc's ``[n_output_layers, n_tokens, dim]`` layers.
 
     Which weights, batching, long-doc splitting, frozen/stateful and the cache are settings of
     the 'elmo' component (they concern the component, and ``add_pipe`` takes them flat).

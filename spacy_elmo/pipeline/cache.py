@@ -21,7 +21,7 @@ KEY_OVERHEAD = 64  # rough bytes per token string held in a key
 
 
 class LayerCache:
-    """Mapping ``tuple of token texts -> [n_layers + 1, n_tokens, dim]`` within ``max_mb`` megabytes."""
+    """Mapping ``tuple of token texts -> [n_output_layers, n_tokens, dim]`` within ``max_mb`` megabytes."""
 
     def __init__(self, max_mb: float):
         if max_mb < 0:

@@ -16,9 +16,9 @@ MSGPACK_KEY = "__spacy_elmo_data__"
 
 
 class ElmoData:
-    """``layers [n_layers + 1, n_tokens, dim]`` float32 (always a CPU numpy array).
+    """``layers [n_output_layers, n_tokens, dim]`` float32 (always a CPU numpy array).
 
-    ``mix`` is the output mix: ``[n_layers + 1]`` coefficients (the vector is
+    ``mix`` is the output mix: ``[n_output_layers]`` coefficients (the vector is
     ``sum_k mix[k] * layers[k]``), or ``None`` to concatenate all layers.
     """
 
@@ -27,7 +27,7 @@ class ElmoData:
     def __init__(self, layers: numpy.ndarray, mix: Optional[numpy.ndarray] = None):
         layers = numpy.asarray(layers, dtype=numpy.float32)
         if layers.ndim != 3:
-            raise ValueError(f"ElmoData.layers must be [n_layers + 1, n_tokens, dim], got shape {layers.shape}.")
+            raise ValueError(f"ElmoData.layers must be [n_output_layers, n_tokens, dim], got shape {layers.shape}.")
         if mix is not None:
             mix = numpy.asarray(mix, dtype=numpy.float32).reshape(-1)
             if mix.shape[0] != layers.shape[0]:
@@ -41,15 +41,15 @@ class ElmoData:
         return int(self.layers.shape[1])
 
     @property
-    def n_layers(self) -> int:
-        """Number of output layers (the biLM's ``n_layers + 1``)."""
+    def n_output_layers(self) -> int:
+        """Number of output layers (the biLM's ``n_lstm_layers + 1``)."""
         return int(self.layers.shape[0])
 
     @property
     def width(self) -> int:
         """Width of the mixed token vectors."""
         dim = int(self.layers.shape[2])
-        return dim * self.n_layers if self.mix is None else dim
+        return dim * self.n_output_layers if self.mix is None else dim
 
     @property
     def vectors(self) -> numpy.ndarray:

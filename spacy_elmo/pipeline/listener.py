@@ -33,7 +33,7 @@ LN_EPS = 1e-12  # same as spacy_elmo.bilm.ScalarMix's masked layer norm
 
 
 class ElmoListener(Model):
-    """Receives ``List[[n_layers + 1, n_tokens, dim]]`` from the upstream 'elmo' component.
+    """Receives ``List[[n_output_layers, n_tokens, dim]]`` from the upstream 'elmo' component.
 
     Dims: ``nL`` (biLM output layers) and ``nD`` (their width) are set by the upstream
     component once it knows its biLM (``set_upstream_dims``); ``nO`` is the output width.
@@ -101,12 +101,12 @@ class ElmoListener(Model):
         self._outputs = outputs
         self._backprop = backprop
 
-    def set_upstream_dims(self, n_layers: int, dim: int) -> None:
-        for name, value in (("nL", n_layers), ("nD", dim)):
+    def set_upstream_dims(self, n_output_layers: int, dim: int) -> None:
+        for name, value in (("nL", n_output_layers), ("nD", dim)):
             if self.has_dim(name) and self.get_dim(name) != value:
                 raise ValueError(
                     f"This ElmoListener was built for a biLM with {self.get_dim('nL')} layers of width "
-                    f"{self.get_dim('nD')}, but the 'elmo' component now gives {n_layers} layers of width {dim}. "
+                    f"{self.get_dim('nD')}, but the 'elmo' component now gives {n_output_layers} layers of width {dim}. "
                     "A trained listener cannot switch biLMs: retrain the downstream component."
                 )
             self.set_dim(name, value)
@@ -145,12 +145,12 @@ def listener_init(model: ElmoListener, X: Optional[List[Doc]] = None, Y=None) ->
             f"(upstream {model.upstream_name!r}) must come before this component in the pipeline and be "
             "initialized first (nlp.initialize() does both when 'elmo' is earlier in the pipeline)."
         )
-    n_layers, dim = model.get_dim("nL"), model.get_dim("nD")
+    n_output_layers, dim = model.get_dim("nL"), model.get_dim("nD")
     initial = model.attrs["initial_weights"]
-    if initial is not None and len(initial) != n_layers:
-        raise ValueError(f"ElmoListener initial_weights has {len(initial)} values but the biLM has {n_layers} output layers.")
+    if initial is not None and len(initial) != n_output_layers:
+        raise ValueError(f"ElmoListener initial_weights has {len(initial)} values but the biLM has {n_output_layers} output layers.")
     if not model.has_param("mix_weights"):
-        weights = numpy.zeros((n_layers,), dtype="f") if initial is None else numpy.asarray(initial, dtype="f")
+        weights = numpy.zeros((n_output_layers,), dtype="f") if initial is None else numpy.asarray(initial, dtype="f")
         model.set_param("mix_weights", model.ops.asarray1f(weights))
         model.set_param("gamma", model.ops.asarray1f(numpy.asarray([model.attrs["initial_gamma"]], dtype="f")))
     projection = model.get_ref("projection") if model.has_ref("projection") else None
@@ -177,7 +177,7 @@ def _upstream_layers(model: ElmoListener, docs: List[Doc], is_train: bool):
         return model._outputs, model._backprop
     # Prediction (or training with 'elmo' in [training] frozen_components + annotating_components):
     # read the layers the component stored on the docs; zeros where it has not run (e.g. during nlp.initialize).
-    n_layers, dim = model.get_dim("nL"), model.get_dim("nD")
+    n_output_layers, dim = model.get_dim("nL"), model.get_dim("nD")
     outputs = []
     for doc in docs:
         data = doc._.get(DATA_ATTR)
@@ -189,12 +189,12 @@ def _upstream_layers(model: ElmoListener, docs: List[Doc], is_train: bool):
                     "[training] annotating_components (or leave it out of frozen_components and set its "
                     "own 'frozen = true', which also caches the biLM's layers)."
                 )
-            outputs.append(model.ops.alloc3f(n_layers, len(doc), dim))
+            outputs.append(model.ops.alloc3f(n_output_layers, len(doc), dim))
             continue
-        if data.layers.shape != (n_layers, len(doc), dim):
+        if data.layers.shape != (n_output_layers, len(doc), dim):
             raise ValueError(
                 f"doc._.{DATA_ATTR} has layers of shape {data.layers.shape}, but this ElmoListener expects "
-                f"({n_layers}, {len(doc)}, {dim}): the doc was embedded by another biLM or changed afterwards."
+                f"({n_output_layers}, {len(doc)}, {dim}): the doc was embedded by another biLM or changed afterwards."
             )
         outputs.append(model.ops.asarray3f(data.layers))
     return outputs, None
@@ -203,9 +203,9 @@ def _upstream_layers(model: ElmoListener, docs: List[Doc], is_train: bool):
 def listener_forward(model: ElmoListener, docs: List[Doc], is_train: bool):
     ops, xp = model.ops, model.ops.xp
     layers_per_doc, upstream_backprop = _upstream_layers(model, docs, is_train)
-    n_layers, dim = model.get_dim("nL"), model.get_dim("nD")
+    n_output_layers, dim = model.get_dim("nL"), model.get_dim("nD")
     lengths = [int(x.shape[1]) for x in layers_per_doc]
-    X = xp.concatenate(layers_per_doc, axis=1) if layers_per_doc else ops.alloc3f(n_layers, 0, dim)
+    X = xp.concatenate(layers_per_doc, axis=1) if layers_per_doc else ops.alloc3f(n_output_layers, 0, dim)
 
     if model.attrs["layer_norm"]:
         Xn, stats = _layer_norm(ops, X, lengths)
@@ -215,9 +215,9 @@ def listener_forward(model: ElmoListener, docs: List[Doc], is_train: bool):
     logits = model.get_param("mix_weights")
     gamma = model.get_param("gamma")
     if is_train and model.attrs["layer_dropout"] > 0:
-        keep = numpy.random.uniform(size=(n_layers,)) >= model.attrs["layer_dropout"]
+        keep = numpy.random.uniform(size=(n_output_layers,)) >= model.attrs["layer_dropout"]
         if not keep.any():
-            keep[numpy.random.randint(n_layers)] = True
+            keep[numpy.random.randint(n_output_layers)] = True
         logits = xp.where(ops.asarray(keep), logits, -numpy.inf)
     s = _softmax(xp, logits)
     mixed = xp.tensordot(s, Xn, axes=([0], [0]))  # [N, D]

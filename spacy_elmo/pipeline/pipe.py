@@ -9,6 +9,7 @@ Inference needs no ``nlp.initialize()``: the weights are read on first use.
 """
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Union
 
@@ -26,12 +27,14 @@ from thinc.types import Floats3d
 from ..bilm import BiLM
 from ..bilm.errors import ElmoError
 from ..bilm.io_native import load_native
+from ..layer_choice import mix_coefficients
+from .bilm_model import ElmoBiLMModel
+from .bilm_shim import WeightsSource
 from .data import ElmoData
 from .extensions import DATA_ATTR, install_extensions, keep_vector_hooks_across_processes, set_vector_hooks
-from .layers import ElmoBiLMModel, WeightsSource
+from .forking import install_fork_handler
 from .listener import ElmoListener
-
-OutputMix = Union[str, int, List[float]]
+from .settings import ElmoSettings
 
 DEFAULT_ELMO_MODEL = """
 [model]
@@ -42,156 +45,59 @@ dropout = 0.0
 BILM_DIR = "bilm"
 
 
-@Language.factory(
-    "elmo",
-    default_config={
-        "model": Config().from_str(DEFAULT_ELMO_MODEL)["model"],
-        "weights": None,
-        "options_file": None,
-        "weight_file": None,
-        "frozen": True,
-        "stateful": False,
-        "batch_size": 64,
-        "max_batch_tokens": 4096,
-        "split_sentences": "sentencizer",
-        "window_size": 256,
-        "window_overlap": 64,
-        "cache_size_mb": 512.0,
-        "output_mix": "mean",
-        "set_vector_hooks": True,
-    },
-)
-def make_elmo(
-    nlp: Language,
-    name: str,
-    model: Model[List[Doc], List[Floats3d]],
-    weights: Optional[str],
-    options_file: Optional[str],
-    weight_file: Optional[str],
-    frozen: bool,
-    stateful: bool,
-    batch_size: int,
-    max_batch_tokens: int,
-    split_sentences: Union[bool, str],
-    window_size: int,
-    window_overlap: int,
-    cache_size_mb: float,
-    output_mix: OutputMix,
-    set_vector_hooks: bool,
-) -> "ElmoComponent":
-    """Settings:
-
-    weights: a spacy-elmo model directory (options.json + weights.safetensors), a directory with one
-        original options.json + .hdf5, or a saved spaCy pipeline with an 'elmo' component (its biLM);
-        null with no options_file means the packaged default model.
-    options_file + weight_file: original ELMo weights (read once, at initialize or first use).
-    frozen: keep the biLM fixed (listeners still train their mix); false fine-tunes it.
-    stateful: carry LSTM states across batches as the original TF code (vectors then depend on order).
-    batch_size / max_batch_tokens: rows per biLM call and the cap on rows x longest segment.
-    split_sentences: embed each sentence on its own, as the original ELMo and this package's
-        pretraining do. "sentencizer" (default): the doc's own sentences when it has boundaries (a
-        sentencizer, parser or senter ran), else those of spaCy's rule-based sentencizer (the
-        pretraining's rule), found for the biLM only and not written to the doc, so a downstream NER
-        is not bound by them; true: only the doc's own boundaries (a doc without them is one
-        sequence); false: the whole doc as one sequence (split only when longer than max_batch_tokens).
-    window_size / window_overlap: how docs longer than max_batch_tokens are cut when they have no
-        sentence boundaries (or a sentence is itself too long).
-    cache_size_mb: bound of the layer cache used with a frozen, stateless biLM (0 turns it off).
-    output_mix: what token._.elmo is: "mean" (of all layers), "top", "concat", a layer index, or a
-        list of one fixed coefficient per layer (used as given).
-    set_vector_hooks: make token/span/doc .vector and .similarity use these vectors.
-    """
-    component = ElmoComponent(
-        nlp.vocab,
-        model,
-        name,
-        source=WeightsSource(weights, options_file, weight_file),
-        frozen=frozen,
-        stateful=stateful,
-        batch_size=batch_size,
-        max_batch_tokens=max_batch_tokens,
-        split_sentences=split_sentences,
-        window_size=window_size,
-        window_overlap=window_overlap,
-        cache_size_mb=cache_size_mb,
-        output_mix=output_mix,
-        set_vector_hooks=set_vector_hooks,
-    )
-    if set_vector_hooks:
+def make_elmo(nlp: Language, name: str, model: Model[List[Doc], List[Floats3d]], **settings) -> "ElmoComponent":
+    """The "elmo" factory. Its settings, their types and defaults are :class:`ElmoSettings`' fields
+    (see its docstring); the signature below is made from them, so spaCy validates configs against
+    that one declaration."""
+    component = ElmoComponent(nlp.vocab, model, name, settings=ElmoSettings.from_config(**settings))
+    if component.settings.set_vector_hooks:
         keep_vector_hooks_across_processes(nlp)  # docs from worker processes get their hooks back
     return component
 
 
-def output_mix_coefficients(output_mix: OutputMix, n_layers: int) -> Optional[numpy.ndarray]:
-    """The fixed coefficients of ``output_mix`` for ``n_layers`` output layers (None = concatenate)."""
-    if isinstance(output_mix, str):
-        if output_mix == "mean":
-            return numpy.full((n_layers,), 1.0 / n_layers, dtype=numpy.float32)
-        if output_mix == "top":
-            return numpy.eye(n_layers, dtype=numpy.float32)[-1]
-        if output_mix == "concat":
-            return None
-        raise ValueError(
-            f"'elmo' output_mix={output_mix!r} is not known; use 'mean', 'top', 'concat', a layer index, "
-            "or a list of one coefficient per layer."
-        )
-    if isinstance(output_mix, bool):
-        raise ValueError(f"'elmo' output_mix must not be a bool, got {output_mix!r}.")
-    if isinstance(output_mix, int):
-        if not -n_layers <= output_mix < n_layers:
-            raise ValueError(f"'elmo' output_mix={output_mix} is not a layer index of a biLM with {n_layers} output layers.")
-        return numpy.eye(n_layers, dtype=numpy.float32)[output_mix]
-    weights = numpy.asarray(list(output_mix), dtype=numpy.float32)
-    if weights.shape != (n_layers,):
-        raise ValueError(f"'elmo' output_mix has {weights.size} coefficients, but the biLM has {n_layers} output layers.")
-    return weights
+make_elmo.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [
+        inspect.Parameter("nlp", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Language),
+        inspect.Parameter("name", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str),
+        inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Model[List[Doc], List[Floats3d]]),
+        *ElmoSettings.factory_parameters(),
+    ],
+    return_annotation="ElmoComponent",
+)
+Language.factory(
+    "elmo", default_config={"model": Config().from_str(DEFAULT_ELMO_MODEL)["model"], **ElmoSettings.default_config()}
+)(make_elmo)
 
 
 class ElmoComponent(TrainablePipe):
     """Writes ``doc._.elmo_data`` (all layers) and feeds listeners; see module docstring."""
 
-    def __init__(
-        self,
-        vocab: Vocab,
-        model: ElmoBiLMModel,
-        name: str = "elmo",
-        *,
-        source: WeightsSource,
-        frozen: bool = True,
-        stateful: bool = False,
-        batch_size: int = 64,
-        max_batch_tokens: int = 4096,
-        split_sentences: Union[bool, str] = "sentencizer",
-        window_size: int = 256,
-        window_overlap: int = 64,
-        cache_size_mb: float = 512.0,
-        output_mix: OutputMix = "mean",
-        set_vector_hooks: bool = True,
-    ):
+    def __init__(self, vocab: Vocab, model: ElmoBiLMModel, name: str = "elmo", *, settings: Optional[ElmoSettings] = None):
         if not isinstance(model, ElmoBiLMModel):
             raise ElmoError(
                 f"The 'elmo' component needs a spacy-elmo.BiLM.v1 model, got {getattr(model, 'name', model)!r}."
             )
-        source.check_default_available()
-        if isinstance(output_mix, str):
-            output_mix_coefficients(output_mix, 1)  # fail at add_pipe on an unknown name
+        settings = settings if settings is not None else ElmoSettings()
+        source = WeightsSource(settings.weights, settings.options_file, settings.weight_file)  # a wrong path fails here
         install_extensions()
+        install_fork_handler()
         self.vocab = vocab
         self.model = model
         self.name = name
         self.listener_map: Dict[str, List[ElmoListener]] = {}
-        self.output_mix = output_mix
-        self.set_hooks = set_vector_hooks
-        self.frozen = frozen
+        self.settings = settings
         self.cfg: Dict = {}
         self._pending_update = False
-        # Kept so from_disk/from_bytes can re-apply the same settings to a restored model.
-        self._settings = dict(
-            frozen=frozen, stateful=stateful, batch_size=batch_size, max_batch_tokens=max_batch_tokens,
-            split_sentences=split_sentences, window_size=window_size, window_overlap=window_overlap, cache_size_mb=cache_size_mb,
-        )
-        self.model.configure(source, **self._settings)
+        self.model.configure(settings, source)
         self.model.shim.on_load.append(self._on_bilm_loaded)
+
+    @property
+    def frozen(self) -> bool:
+        return self.settings.frozen
+
+    @property
+    def output_mix(self):
+        return self.settings.output_mix
 
     # -- the biLM -----------------------------------------------------------------------------------
     @property
@@ -204,7 +110,7 @@ class ElmoComponent(TrainablePipe):
             listener.set_upstream_dims(bilm.options.n_output_layers, bilm.options.output_dim)
 
     def _mix(self) -> Optional[numpy.ndarray]:
-        return output_mix_coefficients(self.output_mix, self.bilm.options.n_output_layers)
+        return mix_coefficients(self.settings.output_mix, self.bilm.options.n_output_layers)
 
     # -- listeners (the same protocol as spaCy's Tok2Vec, so Language links them) --------------------
     @property
@@ -251,7 +157,7 @@ class ElmoComponent(TrainablePipe):
         to_numpy = self.model.ops.to_numpy
         for doc, layers in zip(docs, outputs):
             doc._.set(DATA_ATTR, ElmoData(to_numpy(layers), mix))
-            if self.set_hooks:
+            if self.settings.set_vector_hooks:
                 set_vector_hooks(doc)
 
     # -- training -----------------------------------------------------------------------------------
@@ -364,6 +270,6 @@ class ElmoComponent(TrainablePipe):
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = SimpleFrozenList()) -> "ElmoComponent":
         super().from_bytes(bytes_data, exclude=exclude)
-        # Thinc restores the attrs saved with the model; the current config's settings win.
-        self.model.configure(self.model.shim.source, **self._settings)
+        # The settings are not in the serialized model (only the biLM and its dropout are): the
+        # current config's ElmoSettings stay in force.
         return self

@@ -32,10 +32,11 @@ from .config import PretrainConfig
 from .corpus import CorpusError, TokenizedCorpus, Tokenizer, tokenize_corpus
 from .lm import BidirectionalLM
 from .vocab import Vocabulary
+from ..weights import RUN_MODEL_DIR
 
 CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_NAME = "last.pt"
-MODEL_DIR = "model"
+MODEL_DIR = RUN_MODEL_DIR  # where a run's biLM lands; spacy_elmo.weights finds it there
 
 
 class TrainingError(ElmoError, RuntimeError):

@@ -16,7 +16,7 @@ from spacy_elmo.bilm.lstm import BiLstmStack
 
 def small_options(**overrides) -> BiLMOptions:
     settings = dict(char_embedding_dim=4, filters=((1, 4), (2, 8)), n_highway=1, lstm_dim=24, projection_dim=8,
-                    n_layers=2, cell_clip=3.0, proj_clip=3.0, use_skip_connections=True)
+                    n_lstm_layers=2, cell_clip=3.0, proj_clip=3.0, use_skip_connections=True)
     settings.update(overrides)
     return BiLMOptions(**settings)
 
@@ -86,7 +86,7 @@ def random_case(batch: int, steps: int, width: int, lengths: List[int], device="
 def random_states(options: BiLMOptions, batch: int, device="cpu", seed: int = 3):
     torch.manual_seed(seed)
     return [(torch.randn(batch, options.projection_dim, device=device) * 0.5, torch.randn(batch, options.lstm_dim, device=device))
-            for _ in range(2 * options.n_layers)]
+            for _ in range(2 * options.n_lstm_layers)]
 
 
 def random_lm_batch(rows=6, steps=9, types=20, vocab=30, chars=50, seed=0) -> "LMBatch":

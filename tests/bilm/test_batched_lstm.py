@@ -44,7 +44,7 @@ def test_batched_equals_the_step_loop(routes, case, clip):
     inputs, lengths = random_case(batch, steps, options.projection_dim, lengths)
     diffs = max_differences(stack, inputs, lengths, BatchedSettings(impl="batched"))
     assert_equal_to_loop(diffs)
-    assert routes["batched"] == options.n_layers  # one call per layer, and only the batched route
+    assert routes["batched"] == options.n_lstm_layers  # one call per layer, and only the batched route
     if steps and max(lengths) > 0:
         assert diffs["gradients_scale"] > 0.1  # the comparison saw real gradients
 
@@ -63,7 +63,7 @@ def test_clipping_is_active_in_the_compared_case(routes):
 
 
 def test_with_dropout_given_states_three_layers_and_no_skip_connections(routes):
-    options = small_options(n_layers=3, use_skip_connections=False)
+    options = small_options(n_lstm_layers=3, use_skip_connections=False)
     stack = random_stack(options, dropout=0.3)
     inputs, lengths = random_case(4, 7, options.projection_dim, [7, 3, 0, 1])
     diffs = max_differences(stack, inputs, lengths, BatchedSettings(impl="batched"), states=random_states(options, 4))

@@ -145,7 +145,7 @@ def test_outputs_and_final_states_match_with_given_states_and_empty_rows(tiny_bi
 
 
 def test_without_clipping_or_skip_connections():
-    bilm = random_bilm(seed=6, cell_clip=0.0, proj_clip=0.0, use_skip_connections=False, n_layers=3)
+    bilm = random_bilm(seed=6, cell_clip=0.0, proj_clip=0.0, use_skip_connections=False, n_lstm_layers=3)
     fast = bilm.embed_sentences(SENTENCES)
     slow = on_exact_path(bilm, lambda: bilm.embed_sentences(SENTENCES))
     assert_arrays_close(fast, slow)

@@ -4,7 +4,7 @@ import pytest
 import spacy
 
 from spacy_elmo import ElmoError, load_bilm
-from spacy_elmo.pipeline.layers import split_doc, window_spans
+from spacy_elmo.pipeline.splitting import window_spans
 from tests.helpers import REFERENCE, needs_reference
 
 TEXTS = [
@@ -165,7 +165,7 @@ def test_long_doc_without_sentences_uses_windows(tiny_nlp, tiny_model):
     doc = nlp(" ".join(f"w{i}" for i in range(37)))
     assert not doc.has_annotation("SENT_START")
     bilm = load_bilm(tiny_model)
-    segments = split_doc(doc, 0, 16, 10, 4)
+    segments = nlp.get_pipe("elmo").settings.split(doc, 16)
     assert len(segments) > 1
     for seg in segments:  # each kept slice is exactly the biLM on its window
         exp = bilm.embed_sentences([words(doc)[seg.start : seg.end]])[0]
@@ -306,10 +306,8 @@ def test_clear_errors_for_bad_config(tiny_model, monkeypatch):
     nlp.add_pipe("elmo", config={"weights": str(tiny_model), "output_mix": 7})
     with pytest.raises(ValueError, match="layer index"):
         nlp("x")
-    missing = spacy.blank("en")
-    missing.add_pipe("elmo", config={"weights": str(tiny_model) + "-does-not-exist"})
-    with pytest.raises(ElmoError, match="does not exist"):
-        missing("x")
+    with pytest.raises(ElmoError, match="does not exist"):  # at add_pipe, not at the first doc
+        spacy.blank("en").add_pipe("elmo", config={"weights": str(tiny_model) + "-does-not-exist"})
 
 
 def test_default_model_is_used_when_present(tiny_model, monkeypatch):

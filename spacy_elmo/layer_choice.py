@@ -1,0 +1,145 @@
+"""Which output layers: one meaning for ``embed --layers``, ``similarity --layers``,
+``visualize word --layers`` and the component's ``output_mix``.
+
+A biLM gives ``L = n_lstm_layers + 1`` output layers per token: 0 is the context-free token
+layer (the character CNN), 1..L-1 the LSTM layers. A layer choice is one of
+
+- ``"top"``: the last layer;
+- ``"average"`` (also ``"mean"``): the mean of all layers;
+- ``"all"`` (also ``"concat"``): every layer, in order;
+- layer numbers, ``"0,2"`` (or an ``int``, or a list of ``int`` s; negative numbers count from the
+  top, ``-1`` is the top layer): those layers, in the order given;
+- ``"mix"`` (not for ``output_mix``, which defines it): the component's output, ``token._.elmo``.
+
+:func:`select_layers` keeps a layer axis for ``"all"`` and layer numbers (``[k, n, D]``, as
+``embed`` writes them) and gives ``[n, D]`` otherwise. Where one vector per token is needed
+(``token._.elmo``, ``similarity``, ``visualize``) :func:`token_vectors` concatenates the kept
+layers: ``"all"`` is ``[n, L * D]``, ``"0,2"`` is ``[n, 2 * D]``.
+
+``output_mix`` takes the same choices, except several layer numbers (``token._.elmo`` can
+concatenate all layers but not a subset), plus a list of floats: one fixed coefficient per layer.
+Plain numpy: no spaCy, no torch.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence, Tuple, Union
+
+import numpy
+
+from .bilm.errors import ElmoError
+
+NAMED = ("mix", "top", "average", "all")
+ALIASES = {"mean": "average", "concat": "all"}
+LayerSpec = Union[str, Tuple[int, ...]]
+
+
+def parse_layers(spec: Union[str, int, Sequence[int]], n_output_layers: Optional[int] = None, what: str = "--layers") -> LayerSpec:
+    """A layer choice as ``"mix"``, ``"top"``, ``"average"``, ``"all"`` or a tuple of layer numbers.
+
+    Numbers are checked against ``n_output_layers`` when it is known (and negative ones made
+    positive), so a typo fails before hours of embedding rather than after.
+    """
+    if isinstance(spec, bool):
+        raise ElmoError(f"{what} {spec!r} is not a layer choice.")
+    if isinstance(spec, int):
+        indices: Tuple[int, ...] = (spec,)
+    elif isinstance(spec, str):
+        text = spec.strip().lower()
+        text = ALIASES.get(text, text)
+        if text in NAMED:
+            return text
+        try:
+            indices = tuple(int(part) for part in text.split(",") if part.strip() != "")
+        except ValueError:
+            indices = ()
+    else:
+        try:
+            indices = tuple(_int(i) for i in spec)
+        except (TypeError, ValueError):
+            indices = ()
+    if not indices:
+        raise ElmoError(
+            f"{what} {spec!r} is not understood: use one of {', '.join(NAMED)} or layer numbers "
+            "such as 0,1,2 (0 is the context-free token layer)."
+        )
+    if n_output_layers is not None:
+        bad = [i for i in indices if not -n_output_layers <= i < n_output_layers]
+        if bad:
+            raise ElmoError(
+                f"{what} {spec!r} names layer {bad[0]}, but this model has {n_output_layers} output layers "
+                f"(0 = token layer, 1..{n_output_layers - 1} = LSTM layers)."
+            )
+        indices = tuple(i % n_output_layers for i in indices)
+    return indices
+
+
+def _int(value) -> int:
+    if isinstance(value, bool) or int(value) != value:
+        raise ValueError(value)
+    return int(value)
+
+
+def select_layers(layers: numpy.ndarray, spec: LayerSpec, mixed: Optional[numpy.ndarray] = None) -> numpy.ndarray:
+    """``[L, n, D]`` -> ``[n, D]`` (``top``, ``average``, ``mix``) or ``[k, n, D]`` (``all``, layer numbers).
+
+    ``mix`` is ``mixed`` (the component's ``[n, D']`` output); without it, the average.
+    """
+    if layers.ndim != 3:
+        raise ValueError(f"expected [n_output_layers, n_tokens, dim], got shape {layers.shape}")
+    if spec == "all":
+        return layers
+    if spec == "top":
+        return layers[-1]
+    if spec == "average":
+        return layers.mean(axis=0)
+    if spec == "mix":
+        return mixed if mixed is not None else layers.mean(axis=0)
+    return layers[list(spec)]
+
+
+def token_vectors(layers: numpy.ndarray, spec: LayerSpec, mixed: Optional[numpy.ndarray] = None) -> numpy.ndarray:
+    """One flat vector per token, ``[n, D']``: :func:`select_layers` with the kept layers concatenated."""
+    selected = select_layers(layers, spec, mixed)
+    if selected.ndim == 3:
+        return numpy.concatenate(list(selected), axis=-1) if len(selected) else numpy.zeros((layers.shape[1], 0), layers.dtype)
+    return selected
+
+
+def mix_coefficients(output_mix, n_output_layers: int) -> Optional[numpy.ndarray]:
+    """The fixed coefficients of an ``output_mix`` for ``n_output_layers`` layers; None = concatenate all.
+
+    ``output_mix`` is a layer choice (not ``"mix"``, not several numbers) or a list of floats.
+    """
+    if isinstance(output_mix, (list, tuple)) and not isinstance(output_mix, str):
+        weights = numpy.asarray(list(output_mix), dtype=numpy.float32)
+        if weights.shape != (n_output_layers,):
+            raise ValueError(
+                f"'elmo' output_mix has {weights.size} coefficients, but the biLM has {n_output_layers} output layers."
+            )
+        return weights
+    spec = check_output_mix(output_mix, n_output_layers)
+    if spec == "average":
+        return numpy.full((n_output_layers,), 1.0 / n_output_layers, dtype=numpy.float32)
+    if spec == "top":
+        return numpy.eye(n_output_layers, dtype=numpy.float32)[-1]
+    if spec == "all":
+        return None
+    return numpy.eye(n_output_layers, dtype=numpy.float32)[spec[0]]  # type: ignore[index]
+
+
+def check_output_mix(output_mix, n_output_layers: Optional[int] = None) -> LayerSpec:
+    """Validate an ``output_mix`` that is not a coefficient list; ``ValueError`` names the choices."""
+    choices = ("'average' (or 'mean'), 'top', 'all' (or 'concat'), a layer index, "
+               "or a list of one coefficient per layer")
+    if isinstance(output_mix, (list, tuple)):
+        return "all"  # coefficients: checked against the biLM by mix_coefficients
+    try:
+        spec = parse_layers(output_mix, n_output_layers, what="'elmo' output_mix")
+    except ElmoError as err:
+        raise ValueError(f"'elmo' output_mix={output_mix!r} is not known ({err}); use {choices}.") from None
+    if spec == "mix" or (isinstance(spec, tuple) and len(spec) != 1):
+        raise ValueError(
+            f"'elmo' output_mix={output_mix!r}: token._.elmo is one linear mix of the layers or all of them "
+            f"concatenated; use {choices}."
+        )
+    return spec

@@ -1,0 +1,116 @@
+"""Every setting of the "elmo" component, declared once.
+
+:class:`ElmoSettings` is the single declaration: its fields, types and defaults make the factory's
+``default_config`` and signature (so spaCy validates a config against them), the component keeps
+one instance, the Thinc model reads the same instance, and serialization re-applies it.
+
+Old configs keep loading: ``split_sentences``, ``window_size`` and ``window_overlap`` at the
+component's top level are read into the ``split`` setting (:data:`LEGACY_SETTINGS`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Union
+
+from ..layer_choice import check_output_mix
+from .splitting import DEFAULT_SPLITTER, Splitter, splitter_from_legacy
+
+OutputMix = Union[str, int, List[float]]
+
+# Old top-level settings, still accepted (null = not given): they now live in ``split``.
+LEGACY_SETTINGS: Dict[str, Any] = {"split_sentences": None, "window_size": None, "window_overlap": None}
+LEGACY_TYPES = {"split_sentences": Optional[Union[bool, str]], "window_size": Optional[int], "window_overlap": Optional[int]}
+
+
+@dataclass(frozen=True)
+class ElmoSettings:
+    """The "elmo" component's settings.
+
+    weights: what to embed with: a packaged model's name (e.g. ``"en_elmo_small"``), a spacy-elmo
+        model directory, a pretraining run, a saved spaCy pipeline with an "elmo" component (its biLM),
+        or a directory with one original options.json + .hdf5; null (with no options_file) is the
+        packaged default model. See :func:`spacy_elmo.weights.resolve_weights`. A wrong path fails
+        when the component is created; the weights themselves are read at first use.
+    options_file + weight_file: original ELMo weights (AllenNLP / bilm-tf).
+    frozen: keep the biLM fixed (listeners still train their mix); false fine-tunes it.
+    stateful: carry LSTM states across batches as the original TF code (vectors then depend on order).
+    batch_size / max_batch_tokens: rows per biLM call, and the cap on rows x longest segment (also
+        the longest sequence the biLM sees before a splitter windows it).
+    split: how a doc is cut into sequences: ``spacy-elmo.sentences.v1`` (default) or
+        ``spacy-elmo.windows.v1`` (see :mod:`spacy_elmo.pipeline.splitting`).
+    cache_size_mb: bound of the layer cache used with a frozen, stateless biLM (0 turns it off).
+    output_mix: what ``token._.elmo`` is: a layer choice ("average", "top", "all", a layer index; see
+        :mod:`spacy_elmo.layer_choice`) or one fixed coefficient per layer.
+    set_vector_hooks: make token/span/doc ``.vector`` and ``.similarity`` use these vectors.
+    """
+
+    weights: Optional[str] = None
+    options_file: Optional[str] = None
+    weight_file: Optional[str] = None
+    frozen: bool = True
+    stateful: bool = False
+    batch_size: int = 64
+    max_batch_tokens: int = 4096
+    split: Splitter = field(default=DEFAULT_SPLITTER)
+    cache_size_mb: float = 512.0
+    output_mix: OutputMix = "mean"
+    set_vector_hooks: bool = True
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"'elmo' batch_size must be >= 1, got {self.batch_size}.")
+        if not isinstance(self.split, Splitter):
+            raise ValueError(f"'elmo' split must be a registered splitter (e.g. spacy-elmo.sentences.v1), got {self.split!r}.")
+        if self.max_batch_tokens < self.split.window_size:
+            raise ValueError(
+                f"'elmo' needs window_size <= max_batch_tokens (a window must fit in one biLM call); got "
+                f"window_size={self.split.window_size}, max_batch_tokens={self.max_batch_tokens}."
+            )
+        if self.cache_size_mb < 0:
+            raise ValueError(f"'elmo' cache_size_mb must be >= 0 (0 turns the cache off), got {self.cache_size_mb}.")
+        check_output_mix(self.output_mix)
+
+    @property
+    def uses_cache(self) -> bool:
+        """The layer cache is only right for a frozen, stateless biLM."""
+        return self.frozen and not self.stateful and self.cache_size_mb > 0
+
+    def replace(self, **changes: Any) -> "ElmoSettings":
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_config(cls, **config: Any) -> "ElmoSettings":
+        """From the factory's arguments, reading the old top-level splitting settings into ``split``."""
+        legacy = {name: config.pop(name, None) for name in LEGACY_SETTINGS}
+        if any(value is not None for value in legacy.values()):
+            split = config.get("split", DEFAULT_SPLITTER)
+            if split != DEFAULT_SPLITTER:
+                given = ", ".join(name for name, value in legacy.items() if value is not None)
+                raise ValueError(
+                    f"'elmo' got both 'split' and the older {given}: give only 'split' (the older settings are "
+                    "read into it: split_sentences -> which splitter, window_size / window_overlap -> its windows)."
+                )
+            config["split"] = splitter_from_legacy(**legacy)
+        return cls(**config)
+
+    @classmethod
+    def default_config(cls) -> Dict[str, Any]:
+        """The factory's ``default_config``: every field's default (``split`` as its config block)."""
+        out: Dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            out[f.name] = f.default.config if f.name == "split" else f.default  # type: ignore[union-attr]
+        return out
+
+    @classmethod
+    def factory_parameters(cls) -> List[inspect.Parameter]:
+        """Keyword parameters with types, for the factory's signature (what spaCy validates configs with)."""
+        hints = typing.get_type_hints(cls)
+        params = [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=hints[f.name]) for f in dataclasses.fields(cls)]
+        params += [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=LEGACY_TYPES[name])
+            for name, default in LEGACY_SETTINGS.items()
+        ]
+        return params
