@@ -112,17 +112,17 @@ def listener_mixes(pipeline_dir: Path) -> List[ListenerMix]:
 def plot_mix_weights(mixes: Sequence[ListenerMix], output: Path) -> None:
     """Grouped bars: for each output layer, each listener's softmax weight (gamma in the legend)."""
     plt = require_matplotlib()
-    n_layers = max(len(m.weights) for m in mixes)
-    fig, ax = plt.subplots(figsize=(max(5, 1.6 * n_layers + 2), 4.5), dpi=120)
+    n_output_layers = max(len(m.weights) for m in mixes)
+    fig, ax = plt.subplots(figsize=(max(5, 1.6 * n_output_layers + 2), 4.5), dpi=120)
     width = 0.8 / len(mixes)
-    x = numpy.arange(n_layers)
+    x = numpy.arange(n_output_layers)
     for k, mix in enumerate(mixes):
         offset = (k - (len(mixes) - 1) / 2) * width
         bars = ax.bar(x[: len(mix.weights)] + offset, mix.weights, width, label=f"{mix.name} (gamma {mix.gamma:.2f}{', untrained' if mix.untrained else ''})")
         ax.bar_label(bars, fmt="%.2f", fontsize=7)
-    names = ["0: tokens (char CNN)"] + [f"{i}: LSTM {i}" for i in range(1, n_layers)]
+    names = ["0: tokens (char CNN)"] + [f"{i}: LSTM {i}" for i in range(1, n_output_layers)]
     ax.set_xticks(x, names)
-    ax.axhline(1.0 / n_layers, color="grey", linestyle="--", linewidth=0.8, label="equal weights")
+    ax.axhline(1.0 / n_output_layers, color="grey", linestyle="--", linewidth=0.8, label="equal weights")
     ax.set_ylabel("softmax weight")
     ax.set_ylim(0, 1.05)
     ax.set_title("Learned ELMo layer weights of each listener")

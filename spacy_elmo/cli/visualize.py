@@ -22,7 +22,7 @@ def visualize_word(
     output: Path = typer.Option(None, "--output", "-o", help="PNG to write (default: WORD.png)."),
     text_column: str = typer.Option("text", "--text-column", help="Column with the sentence (.csv/.tsv)."),
     label_column: Optional[str] = typer.Option(None, "--label-column", help="Column that colours the points, e.g. a sense label."),
-    layers: str = typer.Option("mix", "--layers", "-l", help="mix (as token._.elmo), top, average, all (concatenated), or layer numbers (averaged)."),
+    layers: str = typer.Option("mix", "--layers", "-l", help="mix (as token._.elmo), top, average, all, or layer numbers such as 1,2 (several layers are concatenated)."),
     annotate: Optional[bool] = typer.Option(None, "--annotate/--no-annotate", help="Write each point's context beside it (default: up to 40 points)."),
     model: Optional[Path] = model_option,
     options: Optional[Path] = options_option,
