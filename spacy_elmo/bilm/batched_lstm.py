@@ -181,7 +181,7 @@ def batched_bilstm(
         x = torch.stack([fwd_in, bwd_in])
         weights = _stacked(pair)
         if graphs:
-            out, h, c = _graphed_layer(x, lengths, weights, cell_clip, proj_clip, cell, projection, settings)
+            out, h, c = _graphed_layer(layer, x, lengths, weights, cell_clip, proj_clip, cell, projection, settings)
         else:
             h0 = c0 = None
             if states is not None:
@@ -216,13 +216,16 @@ def pad_to_bucket(x: torch.Tensor, lengths: torch.Tensor, rows: int, steps: int)
 _graph_cache: Dict[tuple, Callable] = {}
 
 
-def _graphed_layer(x, lengths, weights, cell_clip, proj_clip, cell, projection, settings: BatchedSettings):
-    """``run_layer`` from zero states through a CUDA graph (forward and backward) for the batch's bucket."""
+def _graphed_layer(layer: int, x, lengths, weights, cell_clip, proj_clip, cell, projection, settings: BatchedSettings):
+    """``run_layer`` from zero states through a CUDA graph (forward and backward) for the batch's bucket.
+
+    One graph per layer and bucket: a graph's outputs and saved activations live in its own static
+    memory, which the next replay overwrites, so two layers of one update must never share a graph."""
     _, batch, steps, _ = x.shape
     rows, padded_steps = round_up(batch, settings.bucket_rows), round_up(steps, settings.bucket_steps)
     px, plengths = pad_to_bucket(x, lengths, rows, padded_steps)
     live = step_mask(plengths, padded_steps)
-    key = (rows, padded_steps, x.shape[-1], tuple(w.shape for w in weights), x.dtype, x.device, cell_clip, proj_clip, cell)
+    key = (layer, rows, padded_steps, x.shape[-1], tuple(w.shape for w in weights), x.dtype, x.device, cell_clip, proj_clip, cell)
     graphed = _graph_cache.get(key)
     if graphed is None:
         if len(_graph_cache) >= settings.max_graphs:
@@ -230,13 +233,13 @@ def _graphed_layer(x, lengths, weights, cell_clip, proj_clip, cell, projection, 
             out, h, c = run_layer(px, live, *weights, None, None, cell_clip, proj_clip, cell, projection)
             return _unpad(out, h, c, batch, steps)
 
-        def layer(x_, live_, w_in, b, w_h, w_p):
+        def run(x_, live_, w_in, b, w_h, w_p):
             return run_layer(x_, live_, w_in, b, w_h, w_p, None, None, cell_clip, proj_clip, cell, projection)
 
         samples = (px.detach().clone().requires_grad_(px.requires_grad), live.clone()) + tuple(
             w.detach().clone().requires_grad_(w.requires_grad) for w in weights
         )
-        graphed = torch.cuda.make_graphed_callables(layer, samples)
+        graphed = torch.cuda.make_graphed_callables(run, samples)
         _graph_cache[key] = graphed
         ROUTES["graph-capture"] += 1
     ROUTES["batched-graphed"] += 1
