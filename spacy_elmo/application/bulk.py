@@ -265,29 +265,22 @@ def embed_file(
     input_path: Path,
     output: Path,
     *,
-    layers: str = "mix",
-    model: Optional[Path] = None,
-    options: Optional[Path] = None,
-    weights: Optional[Path] = None,
-    lang: str = "en",
-    batch_size: int = 64,
     n_process: int = 1,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-    restart: bool = False,
-    overwrite: bool = False,
     progress: bool = True,
     stop_after: Optional[int] = None,
     on_chunk: Optional[Callable[[int], None]] = None,
+    **settings: Any,
 ) -> EmbedSummary:
     """Embed ``input_path`` into ``output``; rerunning after an interruption continues it.
 
-    ``stop_after`` (chunks written in this call) and ``on_chunk`` exist so that tests can
-    interrupt a run at a known point; a user simply presses Ctrl-C or loses the machine.
+    ``settings`` are those of :func:`start_job` (``layers``, ``model``, ``options``, ``weights``,
+    ``lang``, ``batch_size``, ``chunk_size``, ``restart``, ``overwrite``). ``stop_after`` (chunks
+    written in this call) and ``on_chunk`` exist so that tests can interrupt a run at a known
+    point; a user simply presses Ctrl-C or loses the machine.
     """
     if n_process < 1:
         raise ElmoError("--n-process must be at least 1.")
-    job = start_job(input_path, output, layers=layers, model=model, options=options, weights=weights, lang=lang,
-                    batch_size=batch_size, chunk_size=chunk_size, restart=restart, overwrite=overwrite)
+    job = start_job(input_path, output, **settings)
     # Worker processes load their own copy; this one checks the model first either way.
     nlp = job.load_checked() if job.todo else None
     bar = ChunkProgress(job, progress)
@@ -295,7 +288,7 @@ def embed_file(
         if not job.todo:
             pass
         elif n_process == 1:
-            embedder = DocEmbedder(nlp, parse_layers(layers), job.run.fmt, batch_size)
+            embedder = DocEmbedder(nlp, parse_layers(job.layers), job.run.fmt, job.batch_size)
             for k, items in job.tasks():
                 _, n_docs, n_tok = _embed_and_write(embedder, job.run, k, items)
                 bar.update(n_docs, n_tok)

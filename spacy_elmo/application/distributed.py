@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ..bilm.errors import ElmoError
-from .bulk import DEFAULT_CHUNK_SIZE, ChunkProgress, EmbedJob, EmbedSummary, start_job, worker_embed
+from .bulk import ChunkProgress, EmbedJob, EmbedSummary, start_job, worker_embed
 from .embedding_io import partial_dir
 
 DASK_MISSING = "Embedding on a Dask cluster needs the optional 'dask' extra: pip install 'spacy-elmo[dask]' (dask and distributed)."
@@ -77,27 +77,19 @@ def embed_on_cluster(
     input_path: Path,
     output: Path,
     *,
-    layers: str = "mix",
-    model: Optional[Path] = None,
-    options: Optional[Path] = None,
-    weights: Optional[Path] = None,
-    lang: str = "en",
-    batch_size: int = 64,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-    restart: bool = False,
-    overwrite: bool = False,
     progress: bool = True,
     stop_after: Optional[int] = None,
     on_chunk: Optional[Callable[[int], None]] = None,
+    **settings: Any,
 ) -> EmbedSummary:
     """:func:`.bulk.embed_file` with the chunks run on the workers of a ``distributed.Client``.
 
-    Same arguments, same outputs, same ``OUTPUT.partial/`` (a run may be resumed by either).
-    ``OUTPUT`` and the model must be at the same path on the client and every worker.
+    The same settings (those of :func:`.bulk.start_job`), the same outputs and the same
+    ``OUTPUT.partial/`` (a run may be resumed by either). ``OUTPUT`` and the model must be at the
+    same path on the client and every worker.
     """
     require_distributed()
-    job = start_job(input_path, output, layers=layers, model=model, options=options, weights=weights, lang=lang,
-                    batch_size=batch_size, chunk_size=chunk_size, restart=restart, overwrite=overwrite)
+    job = start_job(input_path, output, **settings)
     if job.todo:
         job.load_checked()  # a bad model or layer number is one line here, not one error per worker
     bar = ChunkProgress(job, progress)
