@@ -133,10 +133,7 @@ class EmbedJob:
         from .loading import elmo_pipe, load_nlp
 
         nlp = load_nlp(**self.load_args)
-        n_layers = elmo_pipe(nlp).bilm.options.n_output_layers
-        spec = parse_layers(self.layers)
-        if isinstance(spec, tuple):
-            parse_layers(",".join(map(str, spec)), n_layers)  # raises a clear error on a bad index
+        parse_layers(self.layers, elmo_pipe(nlp).bilm.options.n_output_layers)  # a clear error on a bad layer number
         return nlp
 
     def finish(self, n_tokens: int) -> EmbedSummary:
@@ -191,7 +188,13 @@ def start_job(
 
 
 def _absolute(path: Optional[Path]) -> Optional[Path]:
-    return None if path is None else Path(path).absolute()
+    """Absolute, so that workers elsewhere read the same files; a packaged model's name stays a name."""
+    from ..models import is_packaged_name
+
+    if path is None:
+        return None
+    path = Path(path)
+    return path if not path.exists() and is_packaged_name(str(path)) else path.absolute()
 
 
 class ChunkProgress:

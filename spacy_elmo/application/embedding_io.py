@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +33,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy
 
+from ..atomic import atomic_path, write_bytes
 from ..bilm.errors import ElmoError
 
 MANIFEST_VERSION = 1
@@ -172,7 +171,7 @@ class PartialRun:
                 shutil.rmtree(folder)
         if not folder.exists():
             folder.mkdir(parents=True)
-            _atomic_write_bytes(folder / "manifest.json", (json.dumps(manifest, indent=2) + "\n").encode())
+            write_bytes(folder / "manifest.json", (json.dumps(manifest, indent=2) + "\n").encode())
         for stale in folder.glob("*.tmp"):
             stale.unlink()
         return cls(output, manifest)
@@ -199,10 +198,9 @@ class PartialRun:
         missing = [k for k in range(self.n_chunks) if not self.part_path(k).is_file()]
         if missing:
             raise ElmoError(f"Cannot merge {self.folder}: chunk {missing[0]} is missing.")
-        tmp = self.folder / ("merged" + self.output.suffix + ".tmp")
         parts = [self.part_path(k) for k in range(self.n_chunks)]
-        _MERGERS[self.fmt](parts, tmp, {"layers": layers, "model": json.dumps(self.manifest.get("model"))})
-        os.replace(tmp, self.output)
+        with atomic_path(self.output) as tmp:
+            _MERGERS[self.fmt](parts, tmp, {"layers": layers, "model": json.dumps(self.manifest.get("model"))})
         shutil.rmtree(self.folder)
 
 
@@ -210,21 +208,20 @@ class PartialRun:
 def write_part(path: Path, fmt: str, docs: Sequence[Any], arrays: Sequence[numpy.ndarray]) -> None:
     # A temporary name of its own: on a cluster a chunk whose worker was presumed dead may be
     # written twice at once; each writer renames only its own complete file.
-    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
-    if fmt == "docbin":
-        from spacy.tokens import DocBin
+    with atomic_path(path, unique=True) as tmp:
+        if fmt == "docbin":
+            from spacy.tokens import DocBin
 
-        docbin = DocBin(store_user_data=True)
-        for doc in docs:  # each carries doc._.elmo_data (an ElmoData), set by the embedder
-            docbin.add(doc)
-        tmp.write_bytes(docbin.to_bytes())
-    else:
-        tokens = [[t.text for t in doc] for doc in docs]
-        lengths = numpy.array([len(t) for t in tokens], dtype=numpy.int64)
-        vectors = _concatenate(arrays)
-        with tmp.open("wb") as f:
-            numpy.savez(f, vectors=vectors, doc_lengths=lengths, tokens=numpy.array(_tokens_json(tokens)))
-    os.replace(tmp, path)
+            docbin = DocBin(store_user_data=True)
+            for doc in docs:  # each carries doc._.elmo_data (an ElmoData), set by the embedder
+                docbin.add(doc)
+            tmp.write_bytes(docbin.to_bytes())
+        else:
+            tokens = [[t.text for t in doc] for doc in docs]
+            lengths = numpy.array([len(t) for t in tokens], dtype=numpy.int64)
+            vectors = _concatenate(arrays)
+            with tmp.open("wb") as f:
+                numpy.savez(f, vectors=vectors, doc_lengths=lengths, tokens=numpy.array(_tokens_json(tokens)))
 
 
 def _concatenate(arrays: Sequence[numpy.ndarray]) -> numpy.ndarray:
@@ -347,7 +344,3 @@ def read_embeddings(path: Path, vocab=None) -> List[Tuple[List[str], numpy.ndarr
     return out
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)

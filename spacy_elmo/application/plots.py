@@ -7,6 +7,7 @@ from typing import List, Optional, Sequence
 
 import numpy
 
+from ..atomic import atomic_path
 from .analysis import Occurrence, pca_2d
 from ..bilm.errors import ElmoError
 
@@ -143,6 +144,5 @@ def _save(fig, output: Path) -> None:
     """Write atomically, so an error never leaves half a PNG behind."""
     output = check_png_path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + ".tmp")
-    fig.savefig(tmp, format="png")
-    tmp.replace(output)
+    with atomic_path(output) as tmp:
+        fig.savefig(tmp, format="png")

@@ -10,6 +10,7 @@ from typing import Union
 
 import torch
 
+from ..atomic import atomic_path
 from .errors import OptionsError, WeightFileError
 from .model import BiLM
 from .options import BiLMOptions
@@ -32,9 +33,8 @@ def save_native(bilm: BiLM, model_dir: Union[str, Path], half: bool = False) -> 
     bilm.options.to_file(out / OPTIONS_NAME)
     dtype = torch.float16 if half else torch.float32
     tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in bilm.state_dict().items()}
-    tmp = out / (WEIGHTS_NAME + ".tmp")
-    save_file(tensors, str(tmp), metadata={"format": FORMAT})
-    tmp.replace(out / WEIGHTS_NAME)
+    with atomic_path(out / WEIGHTS_NAME) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": FORMAT})
     return out
 
 

@@ -15,6 +15,7 @@ from typing import Dict, Tuple, Union
 import numpy
 import torch
 
+from ..atomic import atomic_path
 from .errors import WeightFileError
 from .model import BiLM
 from .options import BiLMOptions
@@ -164,9 +165,7 @@ def save_original(bilm: BiLM, out_dir: Union[str, Path], weight_name: str = "wei
     out.mkdir(parents=True, exist_ok=True)
     bilm.options.to_file(out / "options.json")
     path = out / weight_name
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with _open_h5(tmp, "w") as h5:
+    with atomic_path(path) as tmp, _open_h5(tmp, "w") as h5:
         for name, data in bilm_to_original_arrays(bilm).items():
             h5.create_dataset(name, data=data)
-    tmp.replace(path)
     return path

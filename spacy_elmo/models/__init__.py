@@ -33,12 +33,8 @@ def packaged_model_dir(name: str = DEFAULT_MODEL_NAME) -> Path:
         known = ", ".join(models) or "none"
         raise ElmoError(f"No packaged ELMo model named {name!r} (packaged models: {known}).")
     if not (path / WEIGHTS_FILE).is_file():
-        raise ElmoError(
-            f"The packaged ELMo model {name} is not installed ({path / WEIGHTS_FILE} is missing). Name weights "
-            "explicitly: a model directory (the 'elmo' component: config={'weights': '/path/to/model_dir'}; the "
-            "command line: --model DIR; a training config: --paths.elmo DIR), or original ELMo files "
-            "(config={'options_file': '.../options.json', 'weight_file': '.../weights.hdf5'}; --options + --weights)."
-        )
+        # Only the fact: spacy_elmo.weights.resolve_weights, the one place that chooses weights, says what to do.
+        raise ElmoError(f"The packaged ELMo model {name} is not installed ({path / WEIGHTS_FILE} is missing).")
     return path
 
 

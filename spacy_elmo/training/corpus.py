@@ -17,6 +17,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
 import numpy
 
+from ..atomic import atomic_path
 from ..bilm.errors import ElmoError
 
 TEXT_SUFFIXES = (".txt", ".gz", ".text", ".raw", ".tok")
@@ -229,16 +230,15 @@ class TokenizedCorpus:
     def save(self, path: Path) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        numpy.savez(
-            tmp,
-            counts=self.counts,
-            tokens=self.tokens,
-            offsets=self.offsets,
-            types=numpy.array(json.dumps(self.types)),
-            stats=numpy.array(json.dumps(asdict(self.stats))),
-        )
-        tmp.replace(path)
+        with atomic_path(path, suffix=".tmp.npz") as tmp:  # numpy.savez would add .npz to another name
+            numpy.savez(
+                tmp,
+                counts=self.counts,
+                tokens=self.tokens,
+                offsets=self.offsets,
+                types=numpy.array(json.dumps(self.types)),
+                stats=numpy.array(json.dumps(asdict(self.stats))),
+            )
 
     @classmethod
     def load(cls, path: Path) -> "TokenizedCorpus":

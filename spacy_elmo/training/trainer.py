@@ -1,4 +1,4 @@
-"""The pretraining loop: checkpoints that resume exactly, dev perplexity, DDP.
+"""The pretraining loop: checkpoints that resume exactly, dev perplexity (:mod:`.evaluation`), DDP (:mod:`.distributed`).
 
 A run directory holds everything needed to continue or use the run:
 
@@ -14,22 +14,23 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import signal
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
 
 import numpy
 import torch
 
+from ..atomic import atomic_path
 from ..bilm import BiLM
 from ..bilm.batched_lstm import BatchedSettings
 from ..bilm.errors import ElmoError
 from .batching import BatchMaker, epoch_batches, shard
 from .config import PretrainConfig
 from .corpus import CorpusError, TokenizedCorpus, Tokenizer, tokenize_corpus
+from .distributed import init_distributed
+from .evaluation import evaluate
 from .lm import BidirectionalLM
 from .vocab import Vocabulary
 from ..weights import RUN_MODEL_DIR
@@ -41,51 +42,6 @@ MODEL_DIR = RUN_MODEL_DIR  # where a run's biLM lands; spacy_elmo.weights finds 
 
 class TrainingError(ElmoError, RuntimeError):
     """The run cannot start or continue (bad output dir, missing checkpoint, ...)."""
-
-
-# -- distributed helpers -------------------------------------------------------------------
-@dataclass
-class Dist:
-    rank: int = 0
-    world_size: int = 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
-
-    def barrier(self) -> None:
-        if self.enabled:
-            torch.distributed.barrier()
-
-    def sum_int(self, value: int) -> int:
-        if not self.enabled:
-            return value
-        t = torch.tensor([value], dtype=torch.int64)
-        torch.distributed.all_reduce(t)
-        return int(t.item())
-
-    def broadcast_flags(self, flags: List[bool]) -> List[bool]:
-        """Rank 0 decides (time-based checkpoints, stop signals); all ranks follow."""
-        if not self.enabled:
-            return flags
-        t = torch.tensor([int(f) for f in flags], dtype=torch.int64)
-        torch.distributed.broadcast(t, 0)
-        return [bool(x) for x in t.tolist()]
-
-
-def init_distributed(device: torch.device) -> Dist:
-    """Join the process group when started by ``torchrun`` (WORLD_SIZE > 1)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Dist()
-    if not torch.distributed.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        torch.distributed.init_process_group(backend=backend)
-    return Dist(torch.distributed.get_rank(), torch.distributed.get_world_size())
 
 
 # -- data -------------------------------------------------------------------------------------
@@ -111,47 +67,6 @@ def split_heldout(corpus: TokenizedCorpus, n: int) -> Tuple[TokenizedCorpus, Tok
     counts = numpy.bincount(train.tokens, minlength=len(corpus.types)).astype(numpy.int64)
     train.counts = counts
     return train, dev
-
-
-# -- evaluation ---------------------------------------------------------------------------------
-@torch.no_grad()
-def evaluate(lm: BidirectionalLM, maker: BatchMaker, max_sentences: int = 0, batch_tokens: int = 8000,
-             device: Optional[torch.device] = None) -> Dict[str, float]:
-    """Forward and backward perplexity with the full (normalised) output distribution.
-
-    Uses the first ``max_sentences`` sentences (0 = all), in a fixed order, so that
-    numbers from different checkpoints are comparable. Consumes no random numbers.
-    """
-    was_training = lm.training
-    lm.eval()
-    try:
-        n_sent = len(maker.lengths) if not max_sentences else min(max_sentences, len(maker.lengths))
-        ids = numpy.arange(n_sent)
-        ids = ids[numpy.argsort(maker.lengths[ids], kind="stable")]
-        fwd = bwd = 0.0
-        n = 0
-        start = 0
-        while start < len(ids):
-            end = start + 1
-            while end < len(ids) and (end - start + 1) * (maker.lengths[ids[end]] + 2) <= batch_tokens:
-                end += 1
-            batch = maker.make(ids[start:end])
-            if device is not None:
-                batch = batch.to(device)
-            out = lm(batch)
-            fwd += float(out.forward_nll)
-            bwd += float(out.backward_nll)
-            n += out.n_tokens
-            start = end
-        return {
-            "forward_ppl": math.exp(fwd / max(n, 1)),
-            "backward_ppl": math.exp(bwd / max(n, 1)),
-            "ppl": math.exp((fwd + bwd) / (2 * max(n, 1))),
-            "tokens": n,
-            "sentences": int(n_sent),
-        }
-    finally:
-        lm.train(was_training)
 
 
 # -- model and optimiser ---------------------------------------------------------------------------
@@ -486,9 +401,8 @@ class Trainer:
 
 
 def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def load_run(run_dir: Union[str, Path], device: Union[str, torch.device] = "cpu") -> Tuple[BidirectionalLM, Vocabulary, PretrainConfig]:

@@ -1,0 +1,52 @@
+"""Several processes training one biLM (``torchrun``): which rank this is, and what they agree on."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import List
+
+import torch
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    def barrier(self) -> None:
+        if self.enabled:
+            torch.distributed.barrier()
+
+    def sum_int(self, value: int) -> int:
+        if not self.enabled:
+            return value
+        t = torch.tensor([value], dtype=torch.int64)
+        torch.distributed.all_reduce(t)
+        return int(t.item())
+
+    def broadcast_flags(self, flags: List[bool]) -> List[bool]:
+        """Rank 0 decides (time-based checkpoints, stop signals); all ranks follow."""
+        if not self.enabled:
+            return flags
+        t = torch.tensor([int(f) for f in flags], dtype=torch.int64)
+        torch.distributed.broadcast(t, 0)
+        return [bool(x) for x in t.tolist()]
+
+
+def init_distributed(device: torch.device) -> Dist:
+    """Join the process group when started by ``torchrun`` (WORLD_SIZE > 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    if not torch.distributed.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        torch.distributed.init_process_group(backend=backend)
+    return Dist(torch.distributed.get_rank(), torch.distributed.get_world_size())
