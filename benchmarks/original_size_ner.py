@@ -236,8 +236,8 @@ def summarize_trace(trace: Dict[str, Any], n_epochs: int) -> Dict[str, Any]:
 
 def measure_bilm_speed(model_dir: Path, sentences: List[List[str]], batches: List[int]) -> List[Dict[str, float]]:
     """Words/s of ``embed_sentences`` over ``sentences``, ``batch`` sentences a call, for each batch size
-    (after one warm-up call). WHY: at the original size each LSTM step reads ~290 MB of weights whatever
-    the number of rows, so the words/s grows with the sentences per call."""
+    (after one warm-up call). WHY: at the original size each LSTM time step multiplies by ~170 MB of
+    recurrent and projection weights whatever the number of rows, so words/s grows with the sentences per call."""
     from spacy_elmo.bilm import load_bilm
 
     bilm = load_bilm(model_dir)
