@@ -56,7 +56,7 @@ def exactness(device: str, with_compile: bool) -> Dict:
         "mixed lengths (incl. 1 and 0), clipped": (small_options(), [9, 1, 4, 0, 7], False, 0.0),
         "mixed lengths, unclipped": (small_options(cell_clip=0.0, proj_clip=0.0), [9, 1, 4, 0, 7], False, 0.0),
         "all length 1": (small_options(), [1, 1, 1], False, 0.0),
-        "given states, dropout 0.3, 3 layers": (small_options(n_layers=3), [7, 3, 0, 1], True, 0.3),
+        "given states, dropout 0.3, 3 layers": (small_options(n_lstm_layers=3), [7, 3, 0, 1], True, 0.3),
     }
     rows = []
     for route, settings in routes.items():

@@ -46,7 +46,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     steps, layers = 20, 2
-    stack = random_stack(small_options(n_layers=layers), dropout=0.1)
+    stack = random_stack(small_options(n_lstm_layers=layers), dropout=0.1)
     x = torch.randn(8, steps, 8, requires_grad=True)
     lengths = torch.full((8,), steps)
     routes = {"loop": BatchedSettings(impl="loop"), "batched": BatchedSettings(impl="batched")}
