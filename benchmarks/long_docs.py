@@ -5,9 +5,9 @@
     # memory: peak RSS of one process embedding one doc of N tokens (one child process per N)
     python benchmarks/long_docs.py memory --model spacy_elmo/models/en_elmo_small --tokens 10000 30000 100000
 
-The 'elmo' component splits a doc longer than ``max_batch_tokens`` into its sentences when it
-has sentence boundaries, otherwise into windows of ``window_size`` tokens overlapping by
-``window_overlap`` (each token takes its vector from the window where it is furthest from an
+The 'elmo' component (``split = spacy-elmo.sentences.v1`` with ``sentencizer = false`` here) embeds
+a doc sentence by sentence when it has sentence boundaries, and cuts a sequence longer than
+``max_batch_tokens`` into windows of ``window_size`` tokens overlapping by ``window_overlap`` (each token takes its vector from the window where it is furthest from an
 edge). The reference here is every sentence embedded on its own, which is how ELMo was trained
 and how the original tools embed text; "whole doc" (one sequence of all tokens) is shown too.
 """
@@ -32,13 +32,14 @@ RESULTS = ROOT / "benchmarks" / "results"
 WINDOWS = [(128, 32), (256, 64), (512, 128)]
 
 
-def make_nlp(model: str, **config):
+def make_nlp(model: str, window_size: int = 256, window_overlap: int = 64, **config):
     import spacy
 
     nlp = spacy.blank("en")
-    # split_sentences=True: only the doc's own boundaries, so a doc without them measures the windows
-    # (the default "sentencizer" would find sentences in it instead)
-    settings = {"cache_size_mb": 0.0, "split_sentences": True}
+    # sentencizer = false: only the doc's own boundaries, so a doc without them measures the windows
+    # (the default, sentencizer = true, would find sentences in it instead)
+    split = {"@misc": "spacy-elmo.sentences.v1", "sentencizer": False, "window_size": window_size, "window_overlap": window_overlap}
+    settings = {"cache_size_mb": 0.0, "split": split}
     if model:
         settings["weights"] = model
     settings.update(config)
