@@ -5,7 +5,11 @@
 - memory: peak RSS while piping 10,000 docs (eng.train sentences), sampled every 1,000 docs,
   with the component's layer cache size beside it: a flat line means nothing grows with the count.
 
-    python benchmarks/spacy_pipeline.py --threads 2 [--model DIR]
+    python benchmarks/spacy_pipeline.py --threads 2 [--model DIR] [--inference-threads auto|torch|N]
+
+This script imports torch before spacy_elmo, as ``import spacy`` does, so with the default
+``--inference-threads auto`` and no ``OMP_WAIT_POLICY=PASSIVE`` in the environment the biLM runs on one
+thread (``spacy_elmo.bilm.inference_threads``); ``torch`` uses ``--threads`` whatever OpenMP does.
 
 Without ``--model`` it uses the packaged default model if installed, else random weights of
 the ELMo small shape (written once by ``common.random_weights``); the output says which.
@@ -96,16 +100,21 @@ def main() -> None:
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--layer-cache-mb", type=float, default=None, help="the component's cache_size_mb (default: its own)")
+    parser.add_argument("--inference-threads", default="auto", help="auto (the library default), torch, or a number")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    from spacy_elmo.bilm.inference_threads import inference_threads, set_inference_threads
+
+    set_inference_threads(args.inference_threads)
 
     import spacy
 
     model_dir = pick_model(args.model)
     texts = [" ".join(s) for s in conll_sentences(limit=0)]
     raw: Dict = {"machine": machine_description(), "threads": args.threads, "model": str(model_dir),
-                 "load_average_before": os.getloadavg(), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "docs": len(texts)}
+                 "load_average_before": os.getloadavg(), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "docs": len(texts),
+                 "inference_threads_choice": args.inference_threads, "inference_threads": inference_threads() or args.threads}
     print(f"machine: {raw['machine']}; {args.threads} threads; model {model_dir}", flush=True)
     if not args.skip_throughput:
         raw["blank"] = words_per_second(spacy.blank("en"), texts, args.batch_size)

@@ -18,6 +18,7 @@ from .char_cnn import CharCNN
 from .characters import add_sentence_boundaries, lengths_of, sentences_to_char_ids
 from .fast_char_cnn import fast_char_cnn
 from .fast_lstm import fast_bilstm
+from .inference_threads import inference_thread_count
 from .lstm import BiLstmStack, State
 from .options import BiLMOptions
 from .token_cache import TokenCache
@@ -112,6 +113,12 @@ class BiLM(nn.Module):
     def _run(self, char_ids: torch.Tensor, stateful: bool, boundaries_dropped: bool = False) -> RawBiLMOutput:
         """``boundaries_dropped``: the caller discards the outputs at the sentence boundaries, so a
         stateless fast run may skip each direction's last step (the boundary token's own step)."""
+        if self._fast():  # inference: the thread count that is safe on a busy machine (inference_threads)
+            with inference_thread_count(char_ids.device):
+                return self._run_here(char_ids, stateful, boundaries_dropped)
+        return self._run_here(char_ids, stateful, boundaries_dropped)
+
+    def _run_here(self, char_ids: torch.Tensor, stateful: bool, boundaries_dropped: bool) -> RawBiLMOutput:
         lengths = lengths_of(char_ids)
         embedded = self.token_embedding(char_ids)
         states = self._states_for(char_ids.shape[0], embedded) if stateful else None
