@@ -5,14 +5,15 @@ Runs live in ``TRAINING/<size>/<model>/seed<N>/`` (``<size>``: the number of tra
 checkpoint) and, once evaluated, ``METRICS/<size>/<model>/seed<N>.json`` (its test score, read once).
 Writes a markdown table (dev and test, mean ± sd over seeds, per size and model) and a PNG of test
 score against training-set size. Earlier full-data runs whose folders are gone can be added with
-``--recorded``: a JSON file ``{"<size>": {"<model>": {"test": [...], "dev": [...], "note": "..."}}}``.
+``--recorded``: a JSON file ``{"<size>": {"<model>": {"test": S, "dev": S, "note": "..."}}}`` where each
+``S`` is a list of per-seed scores (0-1) or, where only the summary was kept, ``{"mean": %, "sd": %, "n": N}``.
 """
 from __future__ import annotations
 
 import json
 import statistics
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import typer
 
@@ -35,13 +36,25 @@ def test_score(metrics_dir: Path, seed_dir: Path, metric: str) -> Optional[float
     return float(json.loads(path.read_text())[metric]) if path.is_file() else None
 
 
-def mean_sd(values: List[float]) -> str:
-    if not values:
+def stats(scores) -> Optional[Tuple[float, Optional[float], int]]:
+    """(mean %, sd % or None if not kept, n) of per-seed scores (0-1), or of a recorded summary in %."""
+    if isinstance(scores, dict):
+        sd = scores.get("sd")
+        return float(scores["mean"]), None if sd is None else float(sd), int(scores["n"])
+    if not scores:
+        return None
+    sd = 100 * statistics.stdev(scores) if len(scores) > 1 else 0.0
+    return 100 * statistics.mean(scores), sd, len(scores)
+
+
+def mean_sd(scores) -> str:
+    summary = stats(scores)
+    if summary is None:
         return "–"
-    mean = 100 * statistics.mean(values)
-    if len(values) == 1:
+    mean, sd, n = summary
+    if n == 1:
         return f"{mean:.2f} (n=1)"
-    return f"{mean:.2f} ± {100 * statistics.stdev(values):.2f} (n={len(values)})"
+    return f"{mean:.2f} (n={n}, sd not kept)" if sd is None else f"{mean:.2f} ± {sd:.2f} (n={n})"
 
 
 def size_key(size: str) -> float:
@@ -79,11 +92,11 @@ def chart(table, labels: Dict[str, str], out: Path, ylabel: str, xlabel: str, ti
     for model, label in labels.items():
         xs, ys, errs = [], [], []
         for i, size in enumerate(sizes):
-            test = table[size].get(model, {}).get("test", [])
-            if test:
+            summary = stats(table[size].get(model, {}).get("test", []))
+            if summary is not None:
                 xs.append(i)
-                ys.append(100 * statistics.mean(test))
-                errs.append(100 * statistics.stdev(test) if len(test) > 1 else 0.0)
+                ys.append(summary[0])
+                errs.append(summary[1] or 0.0)
         if xs:
             ax.errorbar(xs, ys, yerr=errs, marker="o", capsize=3, label=label)
     ax.set_xticks(range(len(sizes)), sizes)

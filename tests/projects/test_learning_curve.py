@@ -1,0 +1,59 @@
+"""projects/common/learning_curve.py: the tables and chart the READMEs' learning curves come from."""
+import importlib.util
+import json
+
+import pytest
+
+from tests.helpers import ROOT
+
+SCRIPT = ROOT / "projects" / "common" / "learning_curve.py"
+
+
+@pytest.fixture(scope="module")
+def curve():
+    spec = importlib.util.spec_from_file_location("learning_curve", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(root, size, model, seed, dev, test=None, finished=True):
+    run = root / "training" / size / model / f"seed{seed}"
+    (run / "model-best").mkdir(parents=True)
+    (run / "model-best" / "meta.json").write_text(json.dumps({"performance": {"ents_f": dev}}))
+    if finished:
+        (run / "train_time.json").write_text("{}")
+    if test is not None:
+        out = root / "metrics" / size / model / f"seed{seed}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"ents_f": test}))
+
+
+def test_collect_reads_finished_seeds_only_and_orders_sizes(curve, tmp_path):
+    _run(tmp_path, "300", "elmo", 1, 0.80, 0.70)
+    _run(tmp_path, "300", "elmo", 2, 0.82, 0.74)
+    _run(tmp_path, "300", "elmo", 3, 0.99, 0.99, finished=False)  # still training: never counted
+    _run(tmp_path, "100", "base", 1, 0.60)  # not evaluated on test
+    recorded = tmp_path / "rec.json"
+    recorded.write_text(json.dumps({"all": {"base": {"test": {"mean": 81.2, "sd": 0.6, "n": 3}, "note": "old"}}}))
+    table = curve.collect(tmp_path / "training", tmp_path / "metrics", "ents_f", "ents_f", recorded)
+    assert list(table) == ["100", "300", "all"]
+    assert table["300"]["elmo"]["dev"] == [0.80, 0.82] and table["300"]["elmo"]["test"] == [0.70, 0.74]
+    assert table["100"]["base"]["test"] == []
+    assert curve.mean_sd(table["300"]["elmo"]["test"]) == "72.00 ± 2.83 (n=2)"
+    assert curve.mean_sd(table["100"]["base"]["test"]) == "–"
+    assert curve.mean_sd(table["all"]["base"]["test"]) == "81.20 ± 0.60 (n=3)"
+    assert curve.mean_sd({"mean": 88.1, "n": 3}) == "88.10 (n=3, sd not kept)"
+
+
+def test_main_writes_table_and_chart(curve, tmp_path):
+    pytest.importorskip("matplotlib")
+    _run(tmp_path, "100", "base", 1, 0.60, 0.55)
+    _run(tmp_path, "100", "elmo", 1, 0.65, 0.61)
+    out, png = tmp_path / "curve.md", tmp_path / "curve.png"
+    curve.main(tmp_path / "training", tmp_path / "metrics", out, png, ["elmo=ELMo", "base=Baseline"],
+               "ents_f", "ents_f", "dev F1", "test F1", "docs", "T", None, "")
+    text = out.read_text()
+    assert text.index("| ELMo |") < text.index("| Baseline |")  # the --model order
+    assert "| ELMo | 65.00 (n=1) | 61.00 (n=1) |" in text
+    assert png.stat().st_size > 1000 and png.read_bytes()[:4] == b"\x89PNG"
