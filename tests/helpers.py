@@ -107,3 +107,13 @@ def stateful_runs_fast_and_exact(bilm, ids, states):
         bilm._states = [(h.clone(), c.clone()) for h, c in states]
         slow = on_exact_path(bilm, lambda: bilm.run(ids, stateful=True))
     return fast, fast_states, slow, bilm._states
+
+
+def load_script(path):
+    """A script that is not part of the package (a benchmark, a project tool), imported as a module."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(Path(path).stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -3,7 +3,6 @@
 The benchmark itself (93.6M parameters, minutes of CPU) is not run here; these are the pieces whose
 mistakes would make its figures wrong without any error.
 """
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -14,16 +13,14 @@ import pytest
 from spacy_elmo import load_bilm
 from spacy_elmo.bilm import BiLMOptions
 from spacy_elmo.bilm.io_original import expected_shapes
+from tests.helpers import load_script
 
 PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "original_size_ner.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("original_size_ner", PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(PATH)
 
 
 SMALL = {

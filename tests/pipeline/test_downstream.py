@@ -7,6 +7,8 @@ import spacy
 from spacy.training import Example
 from thinc.api import Adam, Config
 
+from tests.pipeline.test_listener import DATA
+
 NER_BEFORE_CNN = """
 [model]
 @architectures = "spacy.TransitionBasedParser.v2"
@@ -52,12 +54,6 @@ hidden_width = {hidden_width}
 layer_norm = true
 """
 
-DATA = [
-    ("Alice lives in Paris .", [(0, 5, "PER"), (15, 20, "LOC")], "POS"),
-    ("Bob went to London today .", [(0, 3, "PER"), (12, 18, "LOC")], "NEG"),
-    ("Paris is big .", [(0, 5, "LOC")], "POS"),
-    ("I met Carol in Rome .", [(6, 11, "PER"), (15, 19, "LOC")], "NEG"),
-]
 
 
 def _train(nlp, n_steps):

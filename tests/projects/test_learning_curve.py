@@ -1,20 +1,16 @@
 """projects/common/learning_curve.py: the tables and chart the READMEs' learning curves come from."""
-import importlib.util
 import json
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, load_script
 
 SCRIPT = ROOT / "projects" / "common" / "learning_curve.py"
 
 
 @pytest.fixture(scope="module")
 def curve():
-    spec = importlib.util.spec_from_file_location("learning_curve", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 def _run(root, size, model, seed, dev, test=None, finished=True):
