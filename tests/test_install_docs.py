@@ -38,3 +38,9 @@ def test_every_torch_install_command_in_the_readme_gets_the_cpu_build():
                 if re.search(r"pip install (\S+ )*torch\b", cmd)]
     assert len(commands) >= 2  # the two commands of "Set-up", and the Quickstart
     assert all(CPU_INDEX in cmd for cmd in commands), [c for c in commands if CPU_INDEX not in c]
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    readme = (ROOT / "README.md").read_text()
+    ci_lines = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if "pytest" in line]
+    assert len(ci_lines) == 1 and ci_lines[0].strip() in readme
