@@ -5,28 +5,40 @@ import pytest
 from spacy_elmo.bilm.errors import ElmoError
 
 
-def _model_dir():
-    from spacy_elmo.models import default_model_dir
+PACKAGED = {"en_elmo_small": 256, "en_elmo_medium": 512}  # name -> output width
+
+
+def _model_dir(name="en_elmo_small"):
+    from spacy_elmo.models import packaged_model_dir
 
     try:
-        return default_model_dir()
+        return packaged_model_dir(name)
     except ElmoError as err:
         pytest.skip(str(err))
 
 
-def test_default_model_is_small_and_documented():
-    path = _model_dir()
+def test_default_model_is_the_small_one():
+    from spacy_elmo.models import default_model_dir
+
+    assert default_model_dir() == _model_dir("en_elmo_small")
+
+
+@pytest.mark.parametrize("name", sorted(PACKAGED))
+def test_packaged_models_are_under_25_mb_and_documented(name):
+    path = _model_dir(name)
     size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     assert size < 25 * 1024 * 1024
     card = (path / "MODEL_CARD.md").read_text(encoding="utf-8")
-    for needed in ("python -m spacy_elmo pretrain", "perplexity", "Hardware", "Wall time"):
+    for needed in ("python -m spacy_elmo pretrain", "perplexity", "export"):
         assert needed in card
 
 
-def test_default_model_gives_contextual_vectors():
+@pytest.mark.parametrize("name", sorted(PACKAGED))
+def test_packaged_models_give_contextual_vectors(name):
     from spacy_elmo import load_bilm
 
-    bilm = load_bilm(_model_dir())
+    bilm = load_bilm(_model_dir(name))
+    assert bilm.options.output_dim == PACKAGED[name]
     river, money = bilm.embed_sentences([["He", "sat", "on", "the", "bank", "of", "the", "river", "."],
                                          ["She", "took", "money", "from", "the", "bank", "."]])
     assert river.shape == (bilm.options.n_output_layers, 9, bilm.options.output_dim)
