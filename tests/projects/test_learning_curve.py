@@ -53,3 +53,26 @@ def test_main_writes_table_and_chart(curve, tmp_path):
     assert text.index("| ELMo |") < text.index("| Baseline |")  # the --model order
     assert "| ELMo | 65.00 (n=1) | 61.00 (n=1) |" in text
     assert png.stat().st_size > 1000 and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_dev_curves_average_finished_seeds_from_console_logs(tmp_path, monkeypatch, capsys):
+    dev_curves = load_script(ROOT / "projects" / "common" / "dev_curves.py")
+    monkeypatch.chdir(tmp_path)
+    for seed in (1, 2):
+        (tmp_path / "out" / f"seed{seed}").mkdir(parents=True)
+        (tmp_path / "out" / f"seed{seed}" / "train_time.json").write_text("{}")
+    log = tmp_path / "run.log"
+    log.write_text(
+        "[train_seeds] spacy train c.cfg --output out/seed1 --gpu-id -1\n"
+        "  0     100     1.00    2.00   60.00   61.00   59.00    0.60\n"
+        "  1     200     1.00    2.00   70.00   71.00   69.00    0.70\n"
+        "[train_seeds] spacy train c.cfg --output out/seed2 --gpu-id -1\n"
+        "  0     100     1.00    2.00   64.00   61.00   59.00    0.64\n"
+        "  1     200     1.00    2.00   72.00   71.00   69.00    0.72\n"
+        "[train_seeds] spacy train c.cfg --output out/seed3 --gpu-id -1\n"  # killed: no train_time.json
+        "  0     100     1.00    2.00   99.00   61.00   59.00    0.99\n"
+    )
+    dev_curves.main([log], ["out"], 4)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "| model (seeds) | 100 | 200 |"
+    assert lines[2] == "| out (2) | 62.0 | 71.0 |"
