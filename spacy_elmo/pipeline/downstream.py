@@ -67,7 +67,6 @@ def TextCatPooledBOW_v1(
     ngram_size: int = 1,
     length: int = 262144,
     hidden_width: int = 0,
-    dropout: float = 0.0,
     nO: Optional[int] = None,
 ) -> Model[List[Doc], Floats2d]:
     """A text classifier whose class scores are the sum of a bag-of-words model's and a linear (or
@@ -77,7 +76,8 @@ def TextCatPooledBOW_v1(
     Both branches give logits from the first update, so each learns at its own pace: the sparse
     n-gram weights (spaCy's ``TextCatBOW``) start at zero and the pooled branch starts small.
     hidden_width: 0 for a linear pooled branch, else a Maxout layer of this width first.
-    dropout: on the pooled vector, in training.
+    The pooled vector gets ``[training] dropout`` (a thinc ``Dropout``, whose rate spaCy sets on each
+    update); dropout on the ELMo vectors themselves is the listener's own ``dropout``.
     """
     if hidden_width < 0:
         raise ValueError(f"TextCatPooledBOW hidden_width must be >= 0 (0: linear), got {hidden_width}.")
@@ -86,7 +86,7 @@ def TextCatPooledBOW_v1(
     length = 2 ** (length - 1).bit_length()  # the hash table's size must be a power of two
     bow = chain(extract_ngrams(ngram_size, attr=ORTH), SparseLinear_v2(nO=nO, length=length))
     bow = with_cpu(bow, bow.ops)
-    pooled = chain(tok2vec, list2ragged(), concatenate(reduce_mean(), reduce_max()), Dropout(dropout))
+    pooled = chain(tok2vec, list2ragged(), concatenate(reduce_mean(), reduce_max()), Dropout())
     head = Linear(nO=nO) if hidden_width == 0 else chain(Maxout(hidden_width, nP=3, normalize=True), Linear(nO=nO))
     scores = add(bow, chain(pooled, head))
     model = chain(scores, softmax_activation() if exclusive_classes else Logistic())

@@ -118,3 +118,15 @@ def test_pooled_bow_rejects_bad_settings():
 
     with pytest.raises(ValueError, match="hidden_width"):
         TextCatPooledBOW_v1(ElmoListener(), exclusive_classes=True, hidden_width=-1)
+
+
+def test_pooled_bow_dropout_follows_spacy_training_dropout(tiny_model):
+    """The pooled vector's Dropout is spaCy's [training] dropout (set on each update), not a fixed rate."""
+    from thinc.api import set_dropout_rate
+
+    nlp = _elmo_nlp(tiny_model)
+    textcat = nlp.add_pipe("textcat", config=Config().from_str(TEXTCAT_POOLED_BOW.format(hidden_width=0)))
+    dropouts = [node for node in textcat.model.walk() if node.name == "dropout"]
+    assert len(dropouts) == 1
+    set_dropout_rate(textcat.model, 0.3)
+    assert dropouts[0].attrs["dropout_rate"] == 0.3
