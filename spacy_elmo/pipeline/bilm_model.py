@@ -64,7 +64,7 @@ class ElmoBiLMModel(Model):
         """Take the component's settings (validated when the settings object was made)."""
         self.settings = settings
         self.shim.source = source
-        self.shim.set_frozen(settings.frozen)
+        self.shim.set_trainable(settings.frozen, settings.trainable_layers, settings.learn_rate_scale)
         self.cache = LayerCache(settings.cache_size_mb if settings.uses_cache else 0.0)
         return self
 

@@ -19,7 +19,7 @@ from typing import Any, Callable, List, Optional
 
 import srsly
 import torch
-from thinc.api import PyTorchShim, get_torch_default_device
+from thinc.api import PyTorchShim, get_torch_default_device, torch2xp, xp2torch
 
 from ..bilm import BiLM, BiLMOptions
 from ..weights import COMPONENT_NAMES, Weights, resolve_weights
@@ -68,6 +68,8 @@ class BiLMShim(PyTorchShim):
         super().__init__(torch.nn.Module(), serialize_model=_serialize_bilm, deserialize_model=_deserialize_bilm)
         self.source = source
         self.frozen = frozen
+        self.trainable_layers: Optional[int] = None
+        self.learn_rate_scale = 1.0
         self._device: Optional[torch.device] = None
         self.on_load: List[Callable[[BiLM], None]] = []
 
@@ -86,16 +88,19 @@ class BiLMShim(PyTorchShim):
     def set_bilm(self, bilm: BiLM) -> None:
         device = self._device if self._device is not None else get_torch_default_device()
         bilm = bilm.to(device)
-        bilm.requires_grad_(not self.frozen)
+        _mark_trainable(bilm, self.frozen, self.trainable_layers)
         bilm.eval()
         self._model = bilm
         for callback in self.on_load:
             callback(bilm)
 
-    def set_frozen(self, frozen: bool) -> None:
+    def set_trainable(self, frozen: bool, trainable_layers: Optional[int] = None, learn_rate_scale: float = 1.0) -> None:
+        """Which weights fine-tuning moves (none when frozen), and how fast relative to the task's."""
         self.frozen = frozen
+        self.trainable_layers = trainable_layers
+        self.learn_rate_scale = learn_rate_scale
         if self.is_loaded:
-            self._model.requires_grad_(not frozen)
+            _mark_trainable(self._model, frozen, trainable_layers)
 
     @property
     def options(self) -> Optional[BiLMOptions]:
@@ -115,9 +120,35 @@ class BiLMShim(PyTorchShim):
         return self
 
     def finish_update(self, optimizer):
+        """``PyTorchShim.finish_update`` with the biLM's own ``lr_scale``; weights without a gradient
+        (frozen lower layers) are left alone."""
         if self.frozen or not self.is_loaded:
             return
-        super().finish_update(optimizer)
+        for name, param in self._model.named_parameters():
+            if param.grad is None:
+                continue
+            if not self._grad_scaler.found_inf:  # skip the step if a scaled gradient overflowed
+                data, _ = optimizer((self.id, name), torch2xp(param.data), torch2xp(param.grad), lr_scale=self.learn_rate_scale)
+                param.data = xp2torch(data, requires_grad=True, device=param.device)
+            param.grad.zero_()
+        self._grad_scaler.update()
+
+
+def _mark_trainable(bilm: BiLM, frozen: bool, trainable_layers: Optional[int]) -> None:
+    """requires_grad on what fine-tuning trains: nothing, everything, or the top N LSTM layers."""
+    bilm.requires_grad_(not frozen and trainable_layers is None)
+    if frozen or trainable_layers is None:
+        return
+    stack = bilm.lstm
+    n_layers = len(stack.forward_layers)
+    if trainable_layers > n_layers:
+        raise ValueError(
+            f"'elmo' trainable_layers = {trainable_layers}, but this biLM has {n_layers} LSTM layers: give at most "
+            f"{n_layers}, or null to train the whole biLM."
+        )
+    for layers in (stack.forward_layers, stack.backward_layers):
+        for layer in list(layers)[n_layers - trainable_layers :]:
+            layer.requires_grad_(True)
 
 
 def _serialize_bilm(bilm: BiLM) -> bytes:

@@ -36,6 +36,10 @@ class ElmoSettings:
         when the component is created; the weights themselves are read at first use.
     options_file + weight_file: original ELMo weights (AllenNLP / bilm-tf).
     frozen: keep the biLM fixed (listeners still train their mix); false fine-tunes it.
+    trainable_layers: when fine-tuning, train only the top N LSTM layers (both directions); null
+        trains the whole biLM, character CNN included. The layers below stay as pretrained.
+    learn_rate_scale: when fine-tuning, the biLM's learning rate as a fraction of the optimizer's
+        (e.g. 0.1), so pretrained weights move slower than the task's new ones.
     stateful: carry LSTM states across batches as the original TF code (vectors then depend on order).
     batch_size / max_batch_tokens: rows per biLM call, and the cap on rows x longest segment (also
         the longest sequence the biLM sees before a splitter windows it).
@@ -51,6 +55,8 @@ class ElmoSettings:
     options_file: Optional[str] = None
     weight_file: Optional[str] = None
     frozen: bool = True
+    trainable_layers: Optional[int] = None
+    learn_rate_scale: float = 1.0
     stateful: bool = False
     batch_size: int = 64
     max_batch_tokens: int = 4096
@@ -69,6 +75,13 @@ class ElmoSettings:
                 f"'elmo' needs window_size <= max_batch_tokens (a window must fit in one biLM call); got "
                 f"window_size={self.split.window_size}, max_batch_tokens={self.max_batch_tokens}."
             )
+        if self.trainable_layers is not None and self.trainable_layers < 1:
+            raise ValueError(
+                f"'elmo' trainable_layers must be >= 1 (the top N LSTM layers) or null (the whole biLM), got "
+                f"{self.trainable_layers}; to train none, set frozen = true."
+            )
+        if not self.learn_rate_scale > 0:
+            raise ValueError(f"'elmo' learn_rate_scale must be > 0, got {self.learn_rate_scale}.")
         if self.cache_size_mb < 0:
             raise ValueError(f"'elmo' cache_size_mb must be >= 0 (0 turns the cache off), got {self.cache_size_mb}.")
         check_output_mix(self.output_mix)

@@ -42,9 +42,9 @@ DATA = [
 ]
 
 
-def build(tiny_model, frozen=True, textcat=True):
+def build(tiny_model, frozen=True, textcat=True, **elmo_config):
     nlp = spacy.blank("en")
-    nlp.add_pipe("elmo", config={"weights": str(tiny_model), "frozen": frozen})
+    nlp.add_pipe("elmo", config={"weights": str(tiny_model), "frozen": frozen, **elmo_config})
     nlp.add_pipe("ner", config=Config().from_str(NER_MODEL))
     if textcat:
         nlp.add_pipe("textcat", config=Config().from_str(TEXTCAT_MODEL))
@@ -178,6 +178,53 @@ def test_trainable_bilm_changes_and_frozen_does_not(tiny_model):
             assert changed == 0 and losses["elmo"] == 0.0
         else:  # gradients of both listeners flowed into every part of the biLM
             assert changed == len(before) and losses["elmo"] > 0.0
+
+
+def _fine_tune_steps(tiny_model, **elmo_config):
+    """Parameters of the biLM before and after 3 fine-tuning updates (the same data and seed each time)."""
+    from thinc.api import fix_random_seed
+
+    fix_random_seed(0)
+    nlp, examples = build(tiny_model, frozen=False, **elmo_config)
+    nlp.initialize(lambda: examples)
+    bilm = nlp.get_pipe("elmo").bilm
+    before = {name: p.detach().clone() for name, p in bilm.named_parameters()}
+    sgd = Adam(0.01)
+    for _ in range(3):
+        nlp.update(examples, sgd=sgd)
+    return before, {name: p.detach() for name, p in bilm.named_parameters()}
+
+
+def test_trainable_layers_moves_only_the_top_lstm_layers(tiny_model):
+    before, after = _fine_tune_steps(tiny_model, trainable_layers=1)
+    top_index = max(int(n.split(".")[2]) for n in after if n.startswith("lstm.forward_layers."))
+    top = (f"lstm.forward_layers.{top_index}.", f"lstm.backward_layers.{top_index}.")
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    assert changed and all(name.startswith(top) for name in changed), sorted(changed)
+    assert changed == {name for name in before if name.startswith(top)}  # every top-layer weight moved
+    assert not any(name.startswith("char_cnn.") for name in changed)
+
+
+def test_learn_rate_scale_slows_the_bilm_only(tiny_model):
+    """Adam's first steps are about lr in size whatever the gradient, so a 10x smaller scale moves
+    the biLM's weights about 10x less."""
+    b_full, a_full = _fine_tune_steps(tiny_model)
+    b_slow, a_slow = _fine_tune_steps(tiny_model, learn_rate_scale=0.1)
+    full = sum(float((a_full[n] - b_full[n]).abs().sum()) for n in b_full)
+    slow = sum(float((a_slow[n] - b_slow[n]).abs().sum()) for n in b_slow)
+    assert 0.05 < slow / full < 0.2, (slow, full)
+
+
+@pytest.mark.parametrize("bad, message", [({"trainable_layers": 0}, "trainable_layers"), ({"learn_rate_scale": 0.0}, "learn_rate_scale")])
+def test_bad_fine_tuning_settings_fail_at_add_pipe(tiny_model, bad, message):
+    with pytest.raises(ValueError, match=message):
+        build(tiny_model, frozen=False, **bad)
+
+
+def test_more_trainable_layers_than_the_bilm_has_is_a_clear_error(tiny_model):
+    nlp, examples = build(tiny_model, frozen=False, trainable_layers=9)
+    with pytest.raises(ValueError, match="at most"):
+        nlp.initialize(lambda: examples)
 
 
 def test_frozen_component_as_annotator(tiny_model):
