@@ -140,14 +140,14 @@ def _mark_trainable(bilm: BiLM, frozen: bool, trainable_layers: Optional[int]) -
     if frozen or trainable_layers is None:
         return
     stack = bilm.lstm
-    n_layers = len(stack.forward_layers)
-    if trainable_layers > n_layers:
+    n_lstm_layers = len(stack.forward_layers)
+    if trainable_layers > n_lstm_layers:
         raise ValueError(
-            f"'elmo' trainable_layers = {trainable_layers}, but this biLM has {n_layers} LSTM layers: give at most "
-            f"{n_layers}, or null to train the whole biLM."
+            f"'elmo' trainable_layers = {trainable_layers}, but this biLM has {n_lstm_layers} LSTM layers: give at most "
+            f"{n_lstm_layers}, or null to train the whole biLM."
         )
     for layers in (stack.forward_layers, stack.backward_layers):
-        for layer in list(layers)[n_layers - trainable_layers :]:
+        for layer in list(layers)[n_lstm_layers - trainable_layers :]:
             layer.requires_grad_(True)
 
 
