@@ -14,12 +14,13 @@ architecture comes with the weights).
 """
 from __future__ import annotations
 
+import functools
 import sys
 from typing import Any, Callable, List, Optional
 
 import srsly
 import torch
-from thinc.api import PyTorchShim, get_torch_default_device, torch2xp, xp2torch
+from thinc.api import PyTorchShim, get_torch_default_device
 
 from ..bilm import BiLM, BiLMOptions
 from ..weights import COMPONENT_NAMES, Weights, resolve_weights
@@ -120,18 +121,11 @@ class BiLMShim(PyTorchShim):
         return self
 
     def finish_update(self, optimizer):
-        """``PyTorchShim.finish_update`` with the biLM's own ``lr_scale``; weights without a gradient
-        (frozen lower layers) are left alone."""
+        """Thinc's update, with the biLM's own ``lr_scale`` (it skips weights without a gradient,
+        such as frozen lower layers)."""
         if self.frozen or not self.is_loaded:
             return
-        for name, param in self._model.named_parameters():
-            if param.grad is None:
-                continue
-            if not self._grad_scaler.found_inf:  # skip the step if a scaled gradient overflowed
-                data, _ = optimizer((self.id, name), torch2xp(param.data), torch2xp(param.grad), lr_scale=self.learn_rate_scale)
-                param.data = xp2torch(data, requires_grad=True, device=param.device)
-            param.grad.zero_()
-        self._grad_scaler.update()
+        super().finish_update(functools.partial(optimizer, lr_scale=self.learn_rate_scale))
 
 
 def _mark_trainable(bilm: BiLM, frozen: bool, trainable_layers: Optional[int]) -> None:

@@ -205,7 +205,7 @@ def test_trainable_layers_moves_only_the_top_lstm_layers(tiny_model):
     assert not any(name.startswith("char_cnn.") for name in changed)
 
 
-def test_learn_rate_scale_slows_the_bilm_only(tiny_model):
+def test_learn_rate_scale_slows_the_bilm(tiny_model):
     """Adam's first steps are about lr in size whatever the gradient, so a 10x smaller scale moves
     the biLM's weights about 10x less."""
     b_full, a_full = _fine_tune_steps(tiny_model)
