@@ -122,11 +122,8 @@ class BiLM(nn.Module):
         lengths = lengths_of(char_ids)
         embedded = self.token_embedding(char_ids)
         states = self._states_for(char_ids.shape[0], embedded) if stateful else None
-        if self._fast():
-            skip = boundaries_dropped and not stateful
-            forward, backward, final = fast_bilstm(self.lstm, embedded, lengths, states, skip_final_step=skip)
-        else:
-            forward, backward, final = self.lstm(embedded, lengths, states)
+        skip = boundaries_dropped and not stateful
+        forward, backward, final = self.contextualize(embedded, lengths, states, skip_final_step=skip)
         if stateful:
             self._store_states(final)
         return RawBiLMOutput(embedded, forward, backward, lengths)
@@ -140,6 +137,13 @@ class BiLM(nn.Module):
         steps = layers.shape[2]
         mask = torch.arange(steps, device=lengths.device)[None, :] < lengths[:, None]
         return BiLMOutput(layers * mask[None, :, :, None], mask)
+
+    def contextualize(self, embedded: torch.Tensor, lengths: torch.Tensor, states=None, skip_final_step: bool = False):
+        """The biLSTM over token embeddings ``[B, T, dim]``: per-layer forward and backward outputs and final
+        states, through the fast routes where autograd and dropout cannot be affected (eval, no grad)."""
+        if self._fast():
+            return fast_bilstm(self.lstm, embedded, lengths, states, skip_final_step=skip_final_step)
+        return self.lstm(embedded, lengths, states)
 
     def _fast(self) -> bool:
         """Fast paths only where autograd and dropout cannot be affected: eval and no grad."""

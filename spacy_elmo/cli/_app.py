@@ -16,6 +16,7 @@ COMMANDS: Dict[str, str] = {
     "convert": "export",
     "pretrain": "pretrain",
     "pretrain-eval": "pretrain",
+    "adapt": "adapt",
     "embed": "embed",
     "similarity": "similarity",
     "visualize": "visualize",

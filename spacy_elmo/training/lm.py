@@ -13,8 +13,9 @@ a sampled estimate.
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 from torch import nn
@@ -29,7 +30,10 @@ class OutputLayer(nn.Module):
     def __init__(self, dim: int, vocab_size: int, cutoffs: Sequence[int], div_value: float = 4.0):
         super().__init__()
         cutoffs = [c for c in cutoffs if 0 < c < vocab_size - 1]
+        self.dim = dim
         self.vocab_size = vocab_size
+        self.cutoffs = list(cutoffs)
+        self.div_value = div_value
         if cutoffs:
             self.adaptive = nn.AdaptiveLogSoftmaxWithLoss(dim, vocab_size, cutoffs, div_value=div_value)
             self.full = None
@@ -53,19 +57,26 @@ class LMLoss:
 
 
 class BidirectionalLM(nn.Module):
-    def __init__(self, bilm: BiLM, vocab_size: int, cutoffs: Sequence[int], output_dropout: float = 0.0, div_value: float = 4.0):
+    def __init__(self, bilm: BiLM, vocab_size: int, cutoffs: Sequence[int], output_dropout: float = 0.0, div_value: float = 4.0,
+                 output: Optional[OutputLayer] = None):
         super().__init__()
         self.bilm = bilm
-        self.output = OutputLayer(bilm.options.projection_dim, vocab_size, cutoffs, div_value)
+        self.output = output if output is not None else OutputLayer(bilm.options.projection_dim, vocab_size, cutoffs, div_value)
         self.output_dropout = output_dropout
 
     def forward(self, batch: LMBatch) -> LMLoss:
         bilm = self.bilm
-        # The char CNN runs once per distinct token of the batch, not once per position.
-        distinct = bilm.char_cnn(batch.chars)
-        real = batch.slots >= 0
-        embedded = distinct[batch.slots.clamp(min=0)] * real.unsqueeze(-1).to(distinct.dtype)
-        forward, backward, _ = bilm.lstm(embedded, batch.lengths, None)
+        # A frozen biLM in eval mode (adapt's output-layer fit) runs without autograd, on the fast inference routes.
+        frozen = not bilm.training and not any(p.requires_grad for p in bilm.parameters())
+        frozen_context = contextlib.ExitStack()
+        if frozen:  # no graph; the fast inference routes it takes run in fp32
+            frozen_context.enter_context(torch.no_grad())
+        with frozen_context:
+            # The char CNN runs once per distinct token of the batch, not once per position.
+            distinct = bilm.char_cnn(batch.chars)
+            real = batch.slots >= 0
+            embedded = distinct[batch.slots.clamp(min=0)] * real.unsqueeze(-1).to(distinct.dtype)
+            forward, backward, _ = bilm.contextualize(embedded, batch.lengths)
         top_f, top_b = forward[-1], backward[-1]
         if self.training and self.output_dropout:
             top_f = nn.functional.dropout(top_f, self.output_dropout, True)

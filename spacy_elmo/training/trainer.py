@@ -4,7 +4,8 @@ A run directory holds everything needed to continue or use the run:
 
 - ``config.cfg``: the full config (a resumed run reads this one);
 - ``vocab.txt``: the output vocabulary;
-- ``model/``: the biLM of the latest checkpoint in the native format (what ``export`` reads);
+- ``model/``: the biLM of the latest checkpoint in the native format (what ``export`` reads), with its
+  output layer and vocabulary (``output_layer.safetensors``, ``vocab.txt``: what ``adapt`` continues from);
 - ``checkpoints/last.pt`` (+ ``rng-rank*.pt``): model, softmax, optimiser, schedule, data
   position and RNG states, so ``--resume`` continues with exactly the same updates;
 - ``log.jsonl``: one line per checkpoint (step, tokens, losses, dev perplexities, time).
@@ -32,6 +33,7 @@ from .corpus import CorpusError, TokenizedCorpus, Tokenizer, tokenize_corpus
 from .distributed import init_distributed
 from .evaluation import evaluate
 from .lm import BidirectionalLM
+from .output_io import save_output_layer
 from .vocab import Vocabulary
 from ..weights import RUN_MODEL_DIR
 
@@ -101,6 +103,23 @@ def autocast_context(config: PretrainConfig, device: torch.device):
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=dtype, cache_enabled=not config.training.cuda_graphs)
+
+
+def update(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch, config: PretrainConfig, step: int,
+           device: torch.device):
+    """One optimisation step on ``batch`` at the schedule's rate for ``step``; returns the :class:`LMLoss`.
+    Shared by pretraining and ``adapt``; only parameters that require grad are clipped and moved."""
+    t = config.training
+    for group in optimizer.param_groups:
+        group["lr"] = t.learning_rate * lr_factor(step, config)
+    with autocast_context(config, device):
+        out = model(batch)
+    optimizer.zero_grad(set_to_none=True)
+    out.loss.backward()
+    if t.grad_clip:
+        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], t.grad_clip)
+    optimizer.step()
+    return out
 
 
 def lr_factor(step: int, config: PretrainConfig) -> float:
@@ -241,7 +260,7 @@ class Trainer:
             }
             _atomic_save(state, ckpt_dir / CHECKPOINT_NAME)
             self.lm.bilm.save(self.output_dir / MODEL_DIR)
-            self.vocab.to_file(self.output_dir / MODEL_DIR / "vocab.txt")
+            save_output_layer(self.lm.output, self.vocab, self.output_dir / MODEL_DIR)
             with open(self.output_dir / "log.jsonl", "a", encoding="utf-8") as f:
                 f.write(json.dumps(metrics) + "\n")
         self.dist.barrier()
@@ -333,15 +352,7 @@ class Trainer:
                     batches = self._epoch_batches()
                     continue
                 batch = self.train_maker.make(batches[self.batch_in_epoch]).to(self.device)
-                for group in self.optimizer.param_groups:
-                    group["lr"] = t.learning_rate * lr_factor(self.step, self.config)
-                with autocast_context(self.config, self.device):
-                    out = self.model(batch)
-                self.optimizer.zero_grad(set_to_none=True)
-                out.loss.backward()
-                if t.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(self.lm.parameters(), t.grad_clip)
-                self.optimizer.step()
+                out = update(self.model, self.optimizer, batch, self.config, self.step, self.device)
                 self.step += 1
                 self.batch_in_epoch += 1
                 n_tok = self.dist.sum_int(out.n_tokens)
