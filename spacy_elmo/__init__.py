@@ -11,5 +11,5 @@ if "torch" not in _sys.modules:
 from .bilm import BiLM, BiLMOptions, ScalarMix, load_bilm
 from .bilm.errors import CharacterError, ElmoError, OptionsError, WeightFileError
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["BiLM", "BiLMOptions", "ScalarMix", "load_bilm", "ElmoError", "OptionsError", "WeightFileError", "CharacterError"]

@@ -9,6 +9,10 @@ uses the same rule:
 
 ``os.replace`` is atomic on one filesystem: ``target`` is the old file or the whole new one,
 never a mix. If the block raises, the temporary file is removed and ``target`` is untouched.
+
+The file ends with the permissions the umask gives a new file (0644 under the usual 022), whatever
+mode its writer created it with: safetensors, for one, creates 0600 files, and a saved pipeline
+must be readable by whoever may read the folder it is in (another user, another container).
 """
 from __future__ import annotations
 
@@ -34,6 +38,8 @@ def atomic_path(path: Union[str, Path], suffix: str = TMP_SUFFIX, unique: bool =
     tmp = path.with_name(f"{path.name}{middle}{suffix}")
     try:
         yield tmp
+        if tmp.is_file():
+            os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -41,6 +47,25 @@ def atomic_path(path: Union[str, Path], suffix: str = TMP_SUFFIX, unique: bool =
         except OSError:
             pass
         raise
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux tells it (``/proc/self/status``)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore at once (the only portable way to read it)
+    os.umask(mask)
+    return mask
+
+
+def new_file_mode() -> int:
+    """The mode ``open(path, "w")`` gives a new file under the current umask."""
+    return 0o666 & ~current_umask()
 
 
 def write_bytes(path: Union[str, Path], data: bytes) -> None:

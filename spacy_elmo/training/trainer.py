@@ -23,11 +23,11 @@ from typing import Dict, List, Optional, Tuple, Union
 import numpy
 import torch
 
-from ..atomic import atomic_path
 from ..bilm import BiLM
 from ..bilm.batched_lstm import BatchedSettings
 from ..bilm.errors import ElmoError
 from .batching import BatchMaker, epoch_batches, shard
+from .checkpoint_file import load_checkpoint_file, save_checkpoint_file
 from .config import PretrainConfig
 from .corpus import CorpusError, TokenizedCorpus, Tokenizer, tokenize_corpus
 from .distributed import init_distributed
@@ -245,7 +245,7 @@ class Trainer:
         if self.dist.is_main:
             ckpt_dir.mkdir(parents=True, exist_ok=True)
         self.dist.barrier()
-        _atomic_save(rng, self._rng_file(self.dist.rank))
+        save_checkpoint_file(rng, self._rng_file(self.dist.rank))
         if self.dist.is_main:
             state = {
                 "lm": self.lm.state_dict(),
@@ -258,7 +258,7 @@ class Trainer:
                 "world_size": self.dist.world_size,
                 "metrics": metrics,
             }
-            _atomic_save(state, ckpt_dir / CHECKPOINT_NAME)
+            save_checkpoint_file(state, ckpt_dir / CHECKPOINT_NAME)
             self.lm.bilm.save(self.output_dir / MODEL_DIR)
             save_output_layer(self.lm.output, self.vocab, self.output_dir / MODEL_DIR)
             with open(self.output_dir / "log.jsonl", "a", encoding="utf-8") as f:
@@ -266,7 +266,7 @@ class Trainer:
         self.dist.barrier()
 
     def _load_checkpoint(self, path: Path) -> None:
-        state = torch.load(path, map_location=self.device, weights_only=False)
+        state = load_checkpoint_file(path, map_location=self.device)
         if state["world_size"] != self.dist.world_size:
             raise TrainingError(
                 f"The checkpoint was written by {state['world_size']} process(es); resume it with the same number "
@@ -279,7 +279,7 @@ class Trainer:
         self.elapsed = state.get("elapsed", 0.0)
         rng_file = self._rng_file(self.dist.rank)
         if rng_file.is_file():
-            rng = torch.load(rng_file, weights_only=False)
+            rng = load_checkpoint_file(rng_file)
             torch.set_rng_state(rng["torch"])
             if "cuda" in rng and self.device.type == "cuda":
                 torch.cuda.set_rng_state(rng["cuda"], self.device)
@@ -411,11 +411,6 @@ class Trainer:
             self.log(line)
 
 
-def _atomic_save(obj, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
-
-
 def load_run(run_dir: Union[str, Path], device: Union[str, torch.device] = "cpu") -> Tuple[BidirectionalLM, Vocabulary, PretrainConfig]:
     """The LM (biLM + output layer) and vocabulary of a run's latest checkpoint, for evaluation."""
     run_dir = Path(run_dir)
@@ -425,6 +420,6 @@ def load_run(run_dir: Union[str, Path], device: Union[str, torch.device] = "cpu"
     config = PretrainConfig.from_file(run_dir / "config.cfg")
     vocab = Vocabulary.from_file(run_dir / "vocab.txt")
     lm = build_lm(config, len(vocab))
-    state = torch.load(ckpt, map_location=device, weights_only=False)
+    state = load_checkpoint_file(ckpt, map_location=device)
     lm.load_state_dict(state["lm"])
     return lm.to(device).eval(), vocab, config
