@@ -27,7 +27,7 @@ LM = Path(os.environ.get("SPACY_ELMO_SHARED", ROOT.parent / "shared")) / "data" 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "pretrain_default.cfg")
+    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "pretrain" / "default.cfg")
     parser.add_argument("--lines", type=int, default=12000)
     parser.add_argument("--dev-lines", type=int, default=400)
     parser.add_argument("--steps", type=int, default=150)

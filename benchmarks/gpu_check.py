@@ -142,7 +142,7 @@ def training(device: str, shape: str, variants: List[List[str]], dry_run: bool, 
     runs = []
     for extra in variants:
         if dry_run:
-            argv = ["--config", "configs/pretrain_tiny.cfg", "--batch-tokens", "400", "--steps", "2", "--warmup", "1"]
+            argv = ["--config", "configs/pretrain/tiny.cfg", "--batch-tokens", "400", "--steps", "2", "--warmup", "1"]
         else:
             argv = ["--shape", shape, "--batch-tokens", "24000", "--steps", "12", "--warmup", "3"]
         argv += ["--synthetic", "--device", device, "--output", str(out / f"train-{shape}-{'-'.join(extra)}.json")] + extra

@@ -1,6 +1,6 @@
 """Pretraining throughput: tokens/s, updates/s and the share of the device's peak, on any device.
 
-    python benchmarks/pretrain_throughput.py --config configs/pretrain_default.cfg --threads 1
+    python benchmarks/pretrain_throughput.py --config configs/pretrain/default.cfg --threads 1
     python benchmarks/pretrain_throughput.py --device cuda:0 --shape medium --batch-tokens 24000 --synthetic
     python benchmarks/pretrain_throughput.py --shape medium --compare-impls   # loop vs batched, one run
 
@@ -125,7 +125,7 @@ def measure(config, maker, batches, vocab_size: int, device: torch.device, args,
 
 def main(argv: List[str] = None) -> Dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "pretrain_default.cfg")
+    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "pretrain" / "default.cfg")
     parser.add_argument("--shape", default="config", choices=["config"] + list(SIZES), help="model shape (default: the config's)")
     parser.add_argument("--batch-tokens", type=int, default=0, help="override [training] batch_tokens")
     parser.add_argument("--corpus", type=Path, default=CORPUS)

@@ -27,7 +27,7 @@ def test_without_a_gpu_the_script_says_so_and_how_to_dry_run(tmp_path):
 @pytest.mark.slow
 def test_pretrain_throughput_on_synthetic_text_imports_no_spacy(tmp_path):
     out = tmp_path / "result.json"
-    argv = ["x", "--config", "configs/pretrain_tiny.cfg", "--synthetic", "--steps", "1", "--warmup", "1", "--compare-impls", "--output", str(out)]
+    argv = ["x", "--config", "configs/pretrain/tiny.cfg", "--synthetic", "--steps", "1", "--warmup", "1", "--compare-impls", "--output", str(out)]
     code = BLOCK_SPACY + f"sys.argv = {argv!r}; import runpy; runpy.run_path('benchmarks/pretrain_throughput.py', run_name='__main__')"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env(tmp_path), check=True, capture_output=True, timeout=600)
     result = json.loads(out.read_text())

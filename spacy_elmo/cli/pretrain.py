@@ -12,7 +12,7 @@ def pretrain(
     ctx: typer.Context,
     corpus: Path = typer.Argument(..., help="Raw text: a UTF-8 file, a .gz, or a directory of them; one sentence or paragraph a line."),
     output_dir: Path = typer.Argument(..., help="Run directory: config, vocab, checkpoints, and the biLM in model/."),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Training config (.cfg); default: the shipped model's (configs/pretrain_default.cfg)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Training config (.cfg); default: the built-in defaults, the shipped small model's settings (written out in configs/pretrain/default.cfg)."),
     dev: Optional[Path] = typer.Option(None, "--dev", help="Dev text for perplexity; default: hold out the corpus's last sentences."),
     lang: Optional[str] = typer.Option(None, "--lang", help="spaCy language whose tokenizer splits the text (overrides [corpus] lang)."),
     pretokenized: bool = typer.Option(False, "--pretokenized", help="Text is already tokenised: split on whitespace."),

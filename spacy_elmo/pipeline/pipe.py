@@ -35,6 +35,7 @@ from .extensions import DATA_ATTR, install_extensions, keep_vector_hooks_across_
 from .forking import install_fork_handler
 from .listener import ElmoListener
 from .settings import ElmoSettings
+from .stored_config import keep_stored_configs_current
 
 DEFAULT_ELMO_MODEL = """
 [model]
@@ -50,6 +51,7 @@ def make_elmo(nlp: Language, name: str, model: Model[List[Doc], List[Floats3d]],
     (see its docstring); the signature below is made from them, so spaCy validates configs against
     that one declaration."""
     component = ElmoComponent(nlp.vocab, model, name, settings=ElmoSettings.from_config(**settings))
+    keep_stored_configs_current(nlp)
     if component.settings.set_vector_hooks:
         keep_vector_hooks_across_processes(nlp)  # docs from worker processes get their hooks back
     return component

@@ -5,7 +5,10 @@
 one instance, the Thinc model reads the same instance, and serialization re-applies it.
 
 Old configs keep loading: ``split_sentences``, ``window_size`` and ``window_overlap`` at the
-component's top level are read into the ``split`` setting (:data:`LEGACY_SETTINGS`).
+component's top level are read into the ``split`` setting (:data:`LEGACY_SETTINGS`). They stay in
+the factory's signature only so that such configs validate: nothing new writes them
+(:func:`spacy_elmo.pipeline.pipe.make_elmo` stores the resolved ``split`` block in their place), and
+an old key that disagrees with a given ``split`` block is an error, not a silent winner.
 """
 from __future__ import annotations
 
@@ -98,29 +101,31 @@ class ElmoSettings:
     def from_config(cls, **config: Any) -> "ElmoSettings":
         """From the factory's arguments, reading the old top-level splitting settings into ``split``."""
         legacy = {name: config.pop(name, None) for name in LEGACY_SETTINGS}
-        if any(value is not None for value in legacy.values()):
-            split = config.get("split", DEFAULT_SPLITTER)
-            if split != DEFAULT_SPLITTER:
-                given = ", ".join(name for name, value in legacy.items() if value is not None)
+        split = config.pop("split", None)  # null (the factory's default): not given
+        given = [name for name, value in legacy.items() if value is not None]
+        if given:
+            meant = splitter_from_legacy(**legacy)
+            if split is not None and split != meant:
                 raise ValueError(
-                    f"'elmo' got both 'split' and the older {given}: give only 'split' (the older settings are "
-                    "read into it: split_sentences -> which splitter, window_size / window_overlap -> its windows)."
+                    f"'elmo' got both a 'split' block and the older {', '.join(given)}, and they disagree "
+                    f"({split.config} against {meant.config}): delete {', '.join(given)} and keep only 'split' "
+                    "(split_sentences -> which splitter, window_size / window_overlap -> its windows)."
                 )
-            config["split"] = splitter_from_legacy(**legacy)
-        return cls(**config)
+            split = meant
+        return cls(**config, split=split if split is not None else DEFAULT_SPLITTER)
 
     @classmethod
     def default_config(cls) -> Dict[str, Any]:
-        """The factory's ``default_config``: every field's default (``split`` as its config block)."""
-        out: Dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            out[f.name] = f.default.config if f.name == "split" else f.default  # type: ignore[union-attr]
-        return out
+        """The factory's ``default_config``: every field's default, except ``split``: null there, so
+        that the factory can tell a given block from the older settings; the component then stores
+        the block it resolved (the default one, unless the older settings said otherwise)."""
+        return {f.name: None if f.name == "split" else f.default for f in dataclasses.fields(cls)}
 
     @classmethod
     def factory_parameters(cls) -> List[inspect.Parameter]:
         """Keyword parameters with types, for the factory's signature (what spaCy validates configs with)."""
         hints = typing.get_type_hints(cls)
+        hints["split"] = Optional[Splitter]  # null: not given (see default_config)
         params = [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=hints[f.name]) for f in dataclasses.fields(cls)]
         params += [
             inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=LEGACY_TYPES[name])

@@ -2,7 +2,9 @@
 
 ``[model]`` is the biLM architecture (the options.json fields), ``[corpus]`` how text
 becomes tokens and the output vocabulary, ``[training]`` the optimisation. Every
-field has a default, so a config file only needs what it changes. A new setting is one
+field has a default, so a config file only needs what it changes. The defaults here are the one
+source: they are the shipped small model's settings, which ``configs/pretrain/default.cfg`` writes
+out in full (a test keeps the two equal), and ``pretrain`` without ``--config`` uses them. A new setting is one
 more dataclass field (with its default): reading, writing and the unknown-key check follow.
 """
 from __future__ import annotations
@@ -29,31 +31,31 @@ class CorpusSettings:
     max_line_chars: int = 100_000
     vocab_size: int = 50_000
     min_count: int = 1
-    dev_max_sentences: int = 1000  # dev subset evaluated at each checkpoint (0 = all)
+    dev_max_sentences: int = 0  # dev subset evaluated at each checkpoint (0 = all)
     heldout_sentences: int = 1000  # held out from the training text when no --dev is given
 
 
 @dataclass
 class TrainingSettings:
     seed: int = 0
-    batch_tokens: int = 4000
+    batch_tokens: int = 2000
     max_batch_sentences: int = 256
-    dropout: float = 0.1  # on each LSTM layer's input
-    output_dropout: float = 0.1  # on the top layer, before the softmax
-    learning_rate: float = 0.001
-    warmup_steps: int = 200
+    dropout: float = 0.05  # on each LSTM layer's input
+    output_dropout: float = 0.05  # on the top layer, before the softmax
+    learning_rate: float = 0.002
+    warmup_steps: int = 100
     lr_schedule: str = "cosine"  # "cosine" (to min_lr_ratio at max_steps) or "constant"
     min_lr_ratio: float = 0.1
     weight_decay: float = 0.0
     grad_clip: float = 1.0
-    max_steps: int = 10_000
+    max_steps: int = 2600
     max_epochs: int = 0  # 0 = no limit
     max_minutes: float = 0.0  # 0 = no limit; a stop at the limit still checkpoints
     checkpoint_every_steps: int = 0  # 0 = only by time
     checkpoint_every_minutes: float = 10.0
     adaptive_cutoffs: List[int] = field(default_factory=lambda: [2000, 10000])
     adaptive_div_value: float = 4.0
-    torch_threads: int = 0  # 0 = torch's default
+    torch_threads: int = 1  # 0 = torch's default
     # How the biLSTM runs with grad (spacy_elmo/bilm/batched_lstm.py): "batched" (both directions per
     # matmul) or "loop" (the step loop); the same numbers up to float rounding.
     lstm_impl: str = "batched"
@@ -82,7 +84,7 @@ def _options(model_data: Dict[str, Any]) -> BiLMOptions:
 
 
 def small_english_options() -> BiLMOptions:
-    """The default model's architecture (configs/pretrain_default.cfg): small enough for CPU training."""
+    """The default model's architecture (configs/pretrain/default.cfg): small enough for CPU training."""
     return _options({
         "char_embedding_dim": 16,
         "filters": [[1, 32], [2, 32], [3, 64], [4, 128]],
@@ -118,7 +120,7 @@ class PretrainConfig:
     def from_file(cls, path: Union[str, Path], overrides: Optional[Dict[str, Any]] = None) -> "PretrainConfig":
         path = Path(path)
         if not path.is_file():
-            raise ConfigError(f"Config file not found: {path}. See configs/pretrain_*.cfg for examples.")
+            raise ConfigError(f"Config file not found: {path}. See configs/pretrain/*.cfg for examples.")
         try:
             data = cfg.load(path, overrides)
         except cfg.CfgError as err:

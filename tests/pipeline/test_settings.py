@@ -26,7 +26,7 @@ def test_one_declaration_feeds_the_factory_signature_and_default_config():
     meta = spacy.blank("en").get_factory_meta("elmo")
     for f in dataclasses.fields(ElmoSettings):
         default = meta.default_config[f.name]
-        assert default == (f.default.config if f.name == "split" else f.default), f.name
+        assert default == (None if f.name == "split" else f.default), f.name  # split: null = not given
 
 
 def test_the_pipe_and_the_thinc_model_share_one_settings_object(tiny_nlp):
@@ -95,17 +95,42 @@ def test_old_split_sentences_still_means_what_it_meant(tiny_model, legacy, new):
     numpy.testing.assert_array_equal(nlp(TEXT)._.elmo_data.layers, embed_with(tiny_model, new.config))
 
 
-def test_old_and_new_splitting_settings_together_are_refused(tiny_model):
-    with pytest.raises(ValueError, match="both 'split' and the older split_sentences"):
+@pytest.mark.parametrize("legacy", [{"split_sentences": True}, {"split_sentences": "sentencizer", "window_size": 128}])
+def test_old_and_new_splitting_settings_that_disagree_are_refused(tiny_model, legacy):
+    with pytest.raises(ValueError, match="both a 'split' block and the older split_sentences.*and they disagree"):
         spacy.blank("en").add_pipe("elmo", config={
-            "weights": str(tiny_model), "split_sentences": True, "split": {"@misc": "spacy-elmo.windows.v1"}})
+            "weights": str(tiny_model), **legacy, "split": {"@misc": "spacy-elmo.sentences.v1"}})
 
 
-def test_the_shipped_configs_load_with_their_old_settings(tiny_model):
+LEGACY_KEYS = ("split_sentences", "window_size", "window_overlap")
+
+
+def test_old_settings_load_but_nothing_writes_them_again(tiny_model, tmp_path):
+    """An old config (old keys beside an agreeing block, as configs used to be) loads; its saved
+    config has the block only, and so does a new pipeline's."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("elmo", config={"weights": str(tiny_model), "split_sentences": False, "window_size": 100,
+                                 "split": {"@misc": "spacy-elmo.windows.v1", "window_size": 100}})
+    stored = nlp.config["components"]["elmo"]
+    assert not set(LEGACY_KEYS) & set(stored)
+    assert stored["split"] == {"@misc": "spacy-elmo.windows.v1", "window_size": 100, "window_overlap": 64}
+    nlp.to_disk(tmp_path / "old")
+    text = (tmp_path / "old" / "config.cfg").read_text()
+    assert "split_sentences" not in text and "[components.elmo.split]" in text
+    assert spacy.load(tmp_path / "old").get_pipe("elmo").settings.split == WindowSplitter(window_size=100)
+
+    fresh = spacy.blank("en")
+    fresh.add_pipe("elmo", config={"weights": str(tiny_model)})
+    assert not set(LEGACY_KEYS) & set(fresh.config["components"]["elmo"])
+    assert fresh.config["components"]["elmo"]["split"] == SentenceSplitter().config
+
+
+def test_the_shipped_configs_use_the_split_block(tiny_model):
     from tests.pipeline.test_configs import CONFIGS
 
-    for name in ("ner_elmo.cfg", "textcat_elmo.cfg"):
-        config = spacy.util.load_config(CONFIGS / name, overrides={"paths.elmo": str(tiny_model)})
+    for path in sorted(CONFIGS.glob("*.cfg")):
+        config = spacy.util.load_config(path, overrides={"paths.elmo": str(tiny_model)})
+        assert not set(LEGACY_KEYS) & set(config["components"]["elmo"]), path
         nlp = spacy.util.load_model_from_config(config, auto_fill=True)
         assert nlp.get_pipe("elmo").settings.split == SentenceSplitter(sentencizer=True, window_size=256, window_overlap=64)
 
@@ -163,7 +188,7 @@ def test_the_environment_variable_sets_the_choice():
 
 def test_default_config_block_is_a_valid_config():
     config = Config({"components": {"elmo": {"factory": "elmo", **ElmoSettings.default_config()}}})
-    assert Config().from_str(config.to_str())["components"]["elmo"]["split"]["@misc"] == "spacy-elmo.sentences.v1"
+    assert Config().from_str(config.to_str())["components"]["elmo"]["split"] is None  # null: the default block
 
 
 def test_splitters_resolve_through_entry_points_without_importing_spacy_elmo():

@@ -24,12 +24,12 @@ def write_corpus(path: Path, n_lines: int = 300, seed: int = 0) -> Path:
 
 
 def tiny_config(**training):
-    """The tiny test config (configs/pretrain_tiny.cfg) with [training] overrides."""
+    """The tiny test config (configs/pretrain/tiny.cfg) with [training] overrides."""
     from spacy_elmo.training.config import PretrainConfig
 
     from tests.helpers import ROOT
 
-    config = PretrainConfig.from_file(ROOT / "configs" / "pretrain_tiny.cfg")
+    config = PretrainConfig.from_file(ROOT / "configs" / "pretrain" / "tiny.cfg")
     for key, value in training.items():
         setattr(config.training, key, value)
     return config

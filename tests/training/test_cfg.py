@@ -7,7 +7,7 @@ from spacy_elmo.training import cfg
 from spacy_elmo.training.config import ConfigError, PretrainConfig
 from tests.helpers import ROOT
 
-CONFIGS = sorted((ROOT / "configs").glob("*.cfg"))
+CONFIGS = sorted((ROOT / "configs").rglob("*.cfg"))
 
 # Cases beyond configs/: interpolation inside and outside strings, nesting, escapes, literals, layout.
 SNIPPETS = {
@@ -38,7 +38,8 @@ def test_reader_and_writer_agree_with_thinc_on_every_shipped_config(Config, path
 
 
 def test_the_shipped_configs_include_the_pretrain_ones():
-    assert {"pretrain_tiny.cfg", "pretrain_default.cfg", "ner_elmo.cfg"} <= {p.name for p in CONFIGS}
+    names = {str(p.relative_to(ROOT / "configs")) for p in CONFIGS}
+    assert {"pretrain/tiny.cfg", "pretrain/default.cfg", "ner_elmo.cfg"} <= names
 
 
 @pytest.mark.parametrize("text", SNIPPETS.values(), ids=list(SNIPPETS))
@@ -63,7 +64,7 @@ def test_overrides_apply_before_interpolation_as_in_thinc(Config):
 
 
 def test_pretrain_config_file_round_trip_matches_thinc_bytes(Config, tmp_path):
-    config = PretrainConfig.from_file(ROOT / "configs" / "pretrain_tiny.cfg", {"training.max_steps": 7})
+    config = PretrainConfig.from_file(ROOT / "configs" / "pretrain" / "tiny.cfg", {"training.max_steps": 7})
     assert config.training.max_steps == 7
     config.to_file(tmp_path / "ours.cfg")
     Config(config.to_dict()).to_disk(tmp_path / "thinc.cfg")
@@ -110,8 +111,13 @@ def test_pretrain_config_wraps_parse_errors_with_the_path(tmp_path):
 
 def test_model_section_keys_are_the_options_json_names_in_the_shipped_order():
     """``[model]`` keeps the file format (e.g. ``n_layers``) whatever BiLMOptions calls its fields."""
-    shipped = cfg.load(ROOT / "configs" / "pretrain_default.cfg")
+    shipped = cfg.load(ROOT / "configs" / "pretrain" / "default.cfg")
     written = PretrainConfig().to_dict()
     assert [key for key in written["model"] if key != "n_characters"] == list(shipped["model"])
     assert written["model"] == {**shipped["model"], "n_characters": 262}
     assert PretrainConfig.from_dict(shipped).model == PretrainConfig().model
+
+
+def test_the_built_in_defaults_are_the_default_config_file():
+    """``pretrain`` without ``--config`` trains with exactly what configs/pretrain/default.cfg says."""
+    assert PretrainConfig.from_file(ROOT / "configs" / "pretrain" / "default.cfg") == PretrainConfig()

@@ -13,7 +13,7 @@ from tests.helpers import ROOT, tiny_options
 from .corpus_helpers import write_corpus
 
 runner = CliRunner()
-TINY = str(ROOT / "configs" / "pretrain_tiny.cfg")
+TINY = str(ROOT / "configs" / "pretrain" / "tiny.cfg")
 
 
 def pretrain(*args):

@@ -60,7 +60,7 @@ def test_the_blocker_really_blocks_spacy(no_spacy):
 def test_pretrain_eval_export_and_init_from_run_without_spacy(no_spacy, tmp_path):
     corpus = write_corpus(tmp_path / "corpus.txt", 120, seed=1)
     run_dir, out = tmp_path / "run", tmp_path / "exported"
-    result = no_spacy("pretrain", corpus, run_dir, "--config", ROOT / "configs" / "pretrain_tiny.cfg", "--pretokenized",
+    result = no_spacy("pretrain", corpus, run_dir, "--config", ROOT / "configs" / "pretrain" / "tiny.cfg", "--pretokenized",
                       "--no-progress", "--training.max_steps", "2", "--training.checkpoint_every_steps", "0")
     assert result.returncode == 0, result.stderr
     assert "done: step 2" in result.stdout
@@ -75,7 +75,7 @@ def test_pretrain_eval_export_and_init_from_run_without_spacy(no_spacy, tmp_path
     assert result.returncode == 0, result.stderr
     assert (out / "options.json").is_file() and (out / "weights.hdf5").is_file() and (out / "vocab.txt").is_file()
 
-    result = no_spacy("pretrain", corpus, tmp_path / "adapted", "--init-from", run_dir, "--config", ROOT / "configs" / "pretrain_tiny.cfg",
+    result = no_spacy("pretrain", corpus, tmp_path / "adapted", "--init-from", run_dir, "--config", ROOT / "configs" / "pretrain" / "tiny.cfg",
                       "--pretokenized", "--no-progress", "--training.max_steps", "1", "--training.checkpoint_every_steps", "0")
     assert result.returncode == 0, result.stderr
     assert "done: step 1" in result.stdout
@@ -84,7 +84,7 @@ def test_pretrain_eval_export_and_init_from_run_without_spacy(no_spacy, tmp_path
 
 def test_a_command_that_needs_spacy_says_what_to_install_in_one_line(no_spacy, tmp_path):
     corpus = write_corpus(tmp_path / "corpus.txt", 20)
-    result = no_spacy("pretrain", corpus, tmp_path / "run", "--config", ROOT / "configs" / "pretrain_tiny.cfg", "--no-progress")
+    result = no_spacy("pretrain", corpus, tmp_path / "run", "--config", ROOT / "configs" / "pretrain" / "tiny.cfg", "--no-progress")
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0, result.stderr
     assert "pip install 'spacy>=3.7,<4'" in result.stderr and "--pretokenized" in result.stderr
