@@ -21,10 +21,10 @@ are same-sense uses of "bank" closer than cross-sense ones?
 
     python benchmarks/senses.py --model en_elmo_small --output benchmarks/results/senses_en_elmo_small.json
 """
-from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import html
 import json
 import os
@@ -135,10 +135,16 @@ def read_corpus(name: str, folder: Path = SENSEVAL, limit: Optional[int] = None,
     path = folder / f"{name}.pos"
     if not path.is_file():
         raise SystemExit(f"{path} not found; put ../shared beside the checkout or set SPACY_ELMO_SHARED")
-    instances, skipped = parse_senseval(path.read_text(encoding="utf-8", errors="replace"))
+    instances, skipped = parse_file(path)
     if limit is not None and limit < len(instances):
-        instances = stratified_sample(instances, limit, seed)
-    return instances, skipped
+        return stratified_sample(instances, limit, seed), list(skipped)
+    return list(instances), list(skipped)
+
+
+@functools.lru_cache(maxsize=4)
+def parse_file(path: Path) -> Tuple[List[Instance], List[Tuple[str, str]]]:
+    """:func:`parse_senseval` on a file, once per process (callers must not change the lists)."""
+    return parse_senseval(path.read_text(encoding="utf-8", errors="replace"))
 
 
 def stratified_sample(instances: List[Instance], n: int, seed: int) -> List[Instance]:
