@@ -443,7 +443,12 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
     args = parser.parse_args(argv)
 
     start, load = time.perf_counter(), os.getloadavg()
-    nlp = make_nlp(args.model, args.options, args.weights)
+    from spacy_elmo import ElmoError
+
+    try:
+        nlp = make_nlp(args.model, args.options, args.weights)
+    except ElmoError as err:
+        raise SystemExit(f"Error: {err}")
     result = run(nlp, args.corpora.split(","), args.data, args.limit, args.folds, args.seed, args.batch_size, not args.no_bank)
     result["settings"] = {
         "model": args.model, "options": args.options, "weights": args.weights, "limit": args.limit, "folds": args.folds,

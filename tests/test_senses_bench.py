@@ -1,5 +1,6 @@
 """benchmarks/senses.py: the Senseval reader, 1-NN with its tie rule, the folds, the baselines, the "bank"
 check, and a tiny real run on the packaged model (30 instances per corpus)."""
+import json
 from pathlib import Path
 
 import numpy
@@ -161,3 +162,15 @@ def test_the_bank_check_matches_the_similarity_command(bench, tiny_run, cli):
     assert [float(rows[0][2]), float(rows[1][2])] == pytest.approx(readme["river_finance"], abs=6e-4)
     assert readme["river_river_closest"] == (readme["river_river"] > max(readme["river_finance"]))
     assert result["bank"]["bank_senses_csv"]["mix"]["n_triples"] == 16 * 7 * 8
+
+
+@needs_shared(SENSEVAL)
+def test_the_command_takes_the_clis_weights_and_writes_json(bench, tiny_model, tmp_path, capsys):
+    out = tmp_path / "senses.json"
+    bench.main(["--model", str(tiny_model), "--limit", "12", "--folds", "2", "--no-bank", "--output", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["corpora"]["serve"]["instances"] == 12 and len(saved["scores"]["line"]["mix"]["folds"]) == 2
+    assert saved["settings"]["model"] == str(tiny_model) and "bank" not in saved
+    assert "1-NN sense accuracy" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="--weights"):
+        bench.main(["--options", str(tiny_model / "options.json")])
