@@ -177,16 +177,9 @@ def make_nlp(model=None, options=None, weights=None):
     return nlp
 
 
-def representation_names(n_output_layers: int) -> List[str]:
-    """``"0"``, ``"1"``, ... per output layer, ``"mix"`` (``token._.elmo``) and the LSTM layers concatenated."""
-    names = [str(k) for k in range(n_output_layers)] + ["mix"]
-    if n_output_layers > 2:
-        names.append("+".join(str(k) for k in range(1, n_output_layers)))
-    return names
-
-
 def token_representations(token) -> Dict[str, numpy.ndarray]:
-    """A token's vector for every representation of :func:`representation_names`."""
+    """A token's vector per output layer (``"0"``, ``"1"``, ...), as ``token._.elmo`` gives it (``"mix"``),
+    and its LSTM layers concatenated (``"1+2"``)."""
     layers = token.doc._.elmo_data.layers[:, token.i]
     reps = {str(k): layers[k] for k in range(layers.shape[0])}
     reps["mix"] = numpy.asarray(token._.elmo, dtype=numpy.float32)
