@@ -181,14 +181,16 @@ def adapt(
                                  "heldout_tokens": heldout.n_tokens, "output_layer": "kept" if found else "new"}
     if not found:
         record["head_fit"] = _fit_output_layer(lm, train_maker, heldout_maker, bilm, settings, device, progress, log)
-    before = evaluate(lm, heldout_maker, device=device)
+    # "before" is the model as adaptation starts (after the output-layer fit, if any); nothing is evaluated twice.
+    before = record["head_fit"]["heldout"] if not found else evaluate(lm, heldout_maker, device=device)
     log(_ppl_line("before", before))
+    after = before
     if settings.steps:
         lm.bilm.requires_grad_(True)
         lm.train()
         record["train_loss"] = _train(lm, [p for p in lm.parameters()], train_maker, config, settings.steps, device,
                                       progress, "adapting")
-    after = evaluate(lm, heldout_maker, device=device)
+        after = evaluate(lm, heldout_maker, device=device)
     log(_ppl_line("after", after))
     record.update(before=before, after=after, seconds=round(time.time() - start, 1), device=str(device),
                   torch_threads=torch.get_num_threads())
@@ -211,7 +213,7 @@ def _fit_output_layer(lm: BidirectionalLM, train_maker: BatchMaker, heldout_make
     loss = _train(lm, list(lm.output.parameters()), train_maker, config, settings.head_steps, device, progress,
                   "fitting the output layer (biLM frozen)")
     fitted = evaluate(lm, heldout_maker, device=device)
-    log(f"output layer fitted with the biLM frozen ({settings.head_steps} steps): " + _ppl_line("", fitted).strip())
+    log(f"output layer fitted with the biLM frozen ({settings.head_steps} steps)")
     return {"steps": settings.head_steps, "train_loss": loss, "heldout": fitted}
 
 
