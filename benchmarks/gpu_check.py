@@ -42,8 +42,8 @@ def block_spacy() -> None:
 def exactness(device: str, with_compile: bool) -> Dict:
     import torch
 
-    from spacy_elmo.bilm import batched_lstm
-    from spacy_elmo.bilm.batched_lstm import BatchedSettings
+    from spacy_elmo.bilm.fast import batched_lstm
+    from spacy_elmo.bilm.fast.batched_lstm import BatchedSettings
     from tests.bilm.lstm_parity import (lm_loss_and_grads, max_diff, max_differences, random_case, random_lm_batch,
                                         random_stack, random_states, run_with_grads, small_options)
 
@@ -107,7 +107,7 @@ def _inference_exactness(device: str) -> Dict:
     import numpy
     import torch
 
-    from spacy_elmo.bilm import batched_lstm
+    from spacy_elmo.bilm.fast import batched_lstm
     from tests.bilm.lstm_parity import small_options
 
     from common import random_bilm
@@ -137,7 +137,7 @@ def training(device: str, shape: str, variants: List[List[str]], dry_run: bool, 
     import torch
 
     import pretrain_throughput
-    from spacy_elmo.bilm import batched_lstm
+    from spacy_elmo.bilm.fast import batched_lstm
 
     runs = []
     for extra in variants:
@@ -167,7 +167,8 @@ def inference(device: str, dry_run: bool, with_compile: bool) -> Dict:
     from common import CONLL_TESTA, SIZES, conll_sentences, flops_per_token, random_bilm
     from devices import peak_flops, precision
     from speed import parity, timed_pass
-    from spacy_elmo.bilm import BiLMOptions, batched_lstm, fast_lstm
+    from spacy_elmo.bilm import BiLMOptions
+    from spacy_elmo.bilm.fast import batched_lstm, packed_lstm
     from tests.bilm.lstm_parity import small_options
 
     options = small_options() if dry_run else BiLMOptions(**SIZES["original"])
@@ -185,9 +186,9 @@ def inference(device: str, dry_run: bool, with_compile: bool) -> Dict:
         variants.insert(2, ("batched + compile", torch.float32, True, here))
     reference = None
     for name, dtype, compile_cell, batched_devices in variants:
-        fast_lstm.BATCHED_DEVICES = batched_devices
+        packed_lstm.BATCHED_DEVICES = batched_devices
         bilm = random_bilm(options).to(device=device, dtype=dtype).eval()
-        bilm.lstm.batched.compile_cell = compile_cell
+        bilm.lstm_settings.compile_cell = compile_cell
         embed = lambda chunk: bilm.embed_sentences(chunk, batch_size=batch)  # noqa: E731
         batched_lstm.ROUTES.clear()
         seconds = [timed_pass(embed, bilm.clear_token_cache, sentences, batch) for _ in range(3)]
@@ -209,7 +210,7 @@ def inference(device: str, dry_run: bool, with_compile: bool) -> Dict:
         del bilm
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-    fast_lstm.BATCHED_DEVICES = ("cuda",)
+    packed_lstm.BATCHED_DEVICES = ("cuda",)
     return {"shape": "tiny" if dry_run else "original", "batch": batch, "sentences": len(sentences), "tokens": n_tokens,
             "flops_per_token": flops, "runs": runs}
 

@@ -1,6 +1,6 @@
 """Microseconds per op of one LSTM step at a size's shapes, for each way the fast path could run it.
 
-WHY: the choices in ``bilm/lstm_direction.py`` and ``bilm/onednn.py`` (oneDNN over MKL, oneDNN's
+WHY: the choices in ``bilm/fast/lstm_direction.py`` and ``bilm/fast/onednn.py`` (oneDNN over MKL, oneDNN's
 blocked weight layout, ``sigmoid`` in place of ``tanh``) are decided by these per-op costs; this
 script shows them on the machine at hand. One intra-op thread (what each direction's worker gets).
 

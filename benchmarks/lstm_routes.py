@@ -1,7 +1,7 @@
 """Time the fast biLSTM alone (no char CNN, no cache) on the speed workload's batch shapes, per route.
 
 WHY: the LSTM's step loop is where ELMo small's inference time goes; this isolates it so each
-change to ``bilm/fast_lstm.py`` can be measured in seconds instead of a full ``speed.py`` run.
+change to ``bilm/fast/packed_lstm.py`` can be measured in seconds instead of a full ``speed.py`` run.
 Batches are the first ``--sentences`` of CoNLL-2003 eng.testa, 32 at a time in file order, with
 the sentence boundaries added and each direction's last step skipped, as ``BiLM.forward`` runs
 them; inputs are random (the LSTM's cost does not depend on them). Routes:
@@ -33,17 +33,17 @@ ROUTES = ("stepwise", "scripted-serial", "scripted")
 
 @contextmanager
 def route(name: str):
-    from spacy_elmo.bilm import direction_threads, fast_lstm
+    from spacy_elmo.bilm.fast import packed_lstm, threads
 
-    usable, enabled = fast_lstm._scripted_usable, direction_threads.ENABLED
+    usable, enabled = packed_lstm._scripted_usable, threads.TWO_DIRECTION_THREADS
     if name == "stepwise":
-        fast_lstm._scripted_usable = lambda inputs: False
+        packed_lstm._scripted_usable = lambda inputs: False
     if name == "scripted-serial":
-        direction_threads.ENABLED = False
+        threads.TWO_DIRECTION_THREADS = False
     try:
         yield
     finally:
-        fast_lstm._scripted_usable, direction_threads.ENABLED = usable, enabled
+        packed_lstm._scripted_usable, threads.TWO_DIRECTION_THREADS = usable, enabled
 
 
 def random_stack(size: str):
@@ -70,7 +70,7 @@ def workload(size: str, sentences: int, batch: int):
 
 
 def time_route(stack, work, repeats: int) -> List[float]:
-    from spacy_elmo.bilm.fast_lstm import fast_bilstm
+    from spacy_elmo.bilm.fast.packed_lstm import fast_bilstm
 
     times = []
     with torch.inference_mode():
@@ -86,7 +86,7 @@ def time_route(stack, work, repeats: int) -> List[float]:
 
 def parity(stack, work) -> float:
     """Largest |route - exact| over outputs and final states of one batch."""
-    from spacy_elmo.bilm.fast_lstm import fast_bilstm
+    from spacy_elmo.bilm.fast.packed_lstm import fast_bilstm
 
     x, lengths = work[len(work) // 2]
     with torch.inference_mode():

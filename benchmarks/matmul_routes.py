@@ -1,6 +1,6 @@
 """``x @ W.T + b`` at the products' shapes of the published ELMo models: MKL vs oneDNN (plain / blocked weight).
 
-WHY: ``bilm/onednn.py`` sends every fp32 CPU product to oneDNN with the weight in its blocked
+WHY: ``bilm/fast/onednn.py`` sends every fp32 CPU product to oneDNN with the weight in its blocked
 layout; this shows, on the machine at hand, what MKL (``torch.addmm``) would have cost instead.
 Best of 5 timed batches per product.
 

@@ -79,7 +79,7 @@ def make_batches(config, args):
 
 def measure(config, maker, batches, vocab_size: int, device: torch.device, args, impl: str) -> Dict:
     """Timed training steps of one LSTM route; the same batches, seed and start weights for each route."""
-    from spacy_elmo.bilm import batched_lstm
+    from spacy_elmo.bilm.fast import batched_lstm
     from spacy_elmo.training.trainer import autocast_context, build_lm
 
     config.training.lstm_impl = impl

@@ -9,7 +9,7 @@
 
 This script imports torch before spacy_elmo, as ``import spacy`` does, so with the default
 ``--inference-threads auto`` and no ``OMP_WAIT_POLICY=PASSIVE`` in the environment the biLM runs on one
-thread (``spacy_elmo.bilm.inference_threads``); ``torch`` uses ``--threads`` whatever OpenMP does.
+thread (``spacy_elmo.bilm.fast.threads``); ``torch`` uses ``--threads`` whatever OpenMP does.
 
 Without ``--model`` it uses the packaged default model if installed, else random weights of
 the ELMo small shape (written once by ``common.random_weights``); the output says which.
@@ -104,7 +104,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    from spacy_elmo.bilm.inference_threads import inference_threads, set_inference_threads
+    from spacy_elmo.bilm.fast.threads import inference_threads, set_inference_threads
 
     set_inference_threads(args.inference_threads)
 

@@ -110,10 +110,10 @@ class Breakdown:
 def measure(folder: Path, sentences, batch: int, repeats: int, reference_repeats: int, check: int, breakdown: bool = False,
             device: str = "cpu", dtype: torch.dtype = torch.float32, compile_cell: bool = False) -> Dict:
     """Median seconds per pass of this project (and of the reference), plus the fast-vs-exact check."""
-    from spacy_elmo.bilm import batched_lstm
+    from spacy_elmo.bilm.fast import batched_lstm
 
     bilm = load_ours(folder, dtype, device)
-    bilm.lstm.batched.compile_cell = compile_cell
+    bilm.lstm_settings.compile_cell = compile_cell
     batched_lstm.ROUTES.clear()
     parts = Breakdown(bilm) if breakdown else None
     ours_embed = lambda c: bilm.embed_sentences(c, batch_size=batch)  # noqa: E731

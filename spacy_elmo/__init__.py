@@ -4,12 +4,12 @@ import sys as _sys
 
 # Before torch is imported (the only time GNU OpenMP reads it): idle OpenMP threads sleep instead of
 # spinning, which keeps inference fast when other work shares the cores. Set OMP_WAIT_POLICY yourself
-# to choose otherwise; spacy_elmo.bilm.inference_threads says what happens when torch came first.
+# to choose otherwise; spacy_elmo.bilm.fast.threads says what happens when torch came first.
 if "torch" not in _sys.modules:
     _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from .bilm import BiLM, BiLMOptions, ScalarMix, load_bilm
-from .bilm.errors import CharacterError, ElmoError, OptionsError, WeightFileError
+from .errors import CharacterError, ElmoError, OptionsError, WeightFileError
 
 __version__ = "0.2.0"
 __all__ = ["BiLM", "BiLMOptions", "ScalarMix", "load_bilm", "ElmoError", "OptionsError", "WeightFileError", "CharacterError"]

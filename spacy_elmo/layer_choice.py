@@ -26,7 +26,7 @@ from typing import Optional, Sequence, Tuple, Union
 
 import numpy
 
-from .bilm.errors import ElmoError
+from .errors import ElmoError
 
 NAMED = ("mix", "top", "average", "all")
 ALIASES = {"mean": "average", "concat": "all"}

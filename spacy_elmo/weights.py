@@ -25,12 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Union
 
-from .bilm.errors import ElmoError
+from .errors import ElmoError
+from .layout import PIPELINE_BILM_DIR, PIPELINE_CONFIG_NAME, PIPELINE_META_NAME, RUN_MODEL_DIR
 
 PathLike = Union[str, Path]
 
-RUN_MODEL_DIR = "model"  # where ``pretrain`` puts a run's biLM (``OUTPUT_DIR/model``)
-PIPELINE_BILM_DIR = "bilm"  # where the "elmo" component saves its biLM (``<pipeline>/<component>/bilm``)
 KINDS = ("packaged", "native", "run", "spacy", "original")
 
 
@@ -163,6 +162,14 @@ def _packaged(name: Optional[str], names: Names) -> Weights:
     return Weights("packaged", chosen, bilm_dir=Path(folder), name=chosen)
 
 
+def resolve_init(path: PathLike, weight_file: Optional[PathLike] = None) -> Weights:
+    """``pretrain --init-from PATH``: anything :func:`resolve_weights` takes, or with ``--init-weights``
+    the original pair (``PATH`` is then its options.json)."""
+    if weight_file is not None:
+        return resolve_weights(None, path, weight_file, names=INIT_NAMES)
+    return resolve_weights(path, names=INIT_NAMES)
+
+
 def _original_pair(options: Path, weights: Path, names: Names) -> Weights:
     for label, path in ((names.options_file, options), (names.weight_file, weights)):
         if not path.is_file():
@@ -208,7 +215,7 @@ def _resolve_path(path: Path, given: str, names: Names) -> Weights:
 def is_spacy_pipeline_dir(path: PathLike) -> bool:
     """A directory written by ``nlp.to_disk``: it has ``config.cfg`` and ``meta.json``."""
     path = Path(path)
-    return path.is_dir() and (path / "config.cfg").is_file() and (path / "meta.json").is_file()
+    return path.is_dir() and (path / PIPELINE_CONFIG_NAME).is_file() and (path / PIPELINE_META_NAME).is_file()
 
 
 def pipeline_components(path: PathLike) -> Dict[str, Optional[str]]:
@@ -217,7 +224,7 @@ def pipeline_components(path: PathLike) -> Dict[str, Optional[str]]:
     Read as plain INI (as spaCy writes it), so no spaCy is needed; a value is JSON where it parses.
     """
     parser = configparser.ConfigParser(interpolation=None, strict=False)
-    config_path = Path(path) / "config.cfg"
+    config_path = Path(path) / PIPELINE_CONFIG_NAME
     try:
         parser.read(config_path, encoding="utf-8")
     except (configparser.Error, UnicodeDecodeError) as err:

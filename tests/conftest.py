@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REFERENCE, random_bilm, save_tiny_model
+from tests.helpers import EMBED_LINES, REFERENCE, random_bilm, save_tiny_model
 
 
 # -- tests that need ../shared ------------------------------------------------------------------
@@ -98,3 +98,20 @@ def reference_model(request):
         with h5py.File(folder / f"lm_embeddings_{k}.hdf5", "r") as h5:
             expected.append({int(key): h5[key][...] for key in h5})
     return bilm, sentences, expected
+
+
+@pytest.fixture
+def text_file(tmp_path):
+    path = tmp_path / "docs.txt"
+    path.write_text("\n".join(EMBED_LINES) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def component_layers(tiny_model):
+    """All layers of every line of ``text_file``, straight from the component."""
+    import spacy
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("elmo", config={"weights": str(tiny_model)})
+    return [([t.text for t in doc], doc._.elmo_data.layers, doc._.elmo_data.vectors) for doc in nlp.pipe(EMBED_LINES)]

@@ -117,3 +117,15 @@ def load_script(path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# Lines of a text file to embed: empty and blank lines, Unicode, a one-letter doc, then many alike.
+EMBED_LINES = [
+    "The river bank was muddy .",
+    "The bank raised rates on Friday , again .",
+    "",
+    "   ",
+    "Ünïcödé text , emoji 😀 and שלום in one line",
+    "A",
+    "Stock prices edged up in quiet trading .",
+] + [f"Sentence number {i} talks about the bank and the river ." for i in range(13)]

@@ -17,6 +17,7 @@ def env(tmp_path):
     return {**os.environ, "PYTHON": sys.executable, "OUT": str(tmp_path / "out"), "OMP_NUM_THREADS": "1"}
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
 def test_without_a_gpu_the_script_says_so_and_how_to_dry_run(tmp_path):
     done = subprocess.run(["bash", "benchmarks/gpu_check.sh"], cwd=ROOT, env=env(tmp_path), capture_output=True, text=True, timeout=300)

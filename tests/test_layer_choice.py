@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy
 import pytest
 
-from spacy_elmo.bilm.errors import ElmoError
+from spacy_elmo.errors import ElmoError
 from spacy_elmo.layer_choice import mix_coefficients, parse_layers, select_layers, token_vectors
 
 LAYERS = numpy.arange(3 * 4 * 2, dtype=numpy.float32).reshape(3, 4, 2)  # [L=3, n=4, D=2]
@@ -71,3 +71,11 @@ def test_similarity_and_embed_agree_on_layer_numbers(cli, tiny_model, tmp_path):
     result = cli("similarity", "bank", *sentences, "--layers", "0,2", "--model", tiny_model)
     assert result.exit_code == 0, result.stderr
     assert f"{expected:5.3f}" in result.stdout.splitlines()[-2]
+
+
+def test_parse_layers():
+    assert parse_layers("Top") == "top" and parse_layers("0,2") == (0, 2) and parse_layers("1") == (1,)
+    with pytest.raises(ElmoError, match="names layer 3"):
+        parse_layers("0,3", n_output_layers=3)
+    with pytest.raises(ElmoError, match="not understood"):
+        parse_layers("1;2")

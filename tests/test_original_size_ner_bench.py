@@ -57,7 +57,7 @@ def test_writer_makes_original_files_that_load_bilm_reads(bench, tmp_path):
 
 
 def test_cache_size_rule_is_what_the_layer_cache_counts(bench):
-    from spacy_elmo.pipeline.cache import LayerCache
+    from spacy_elmo.layers.cache import LayerCache
 
     cache = LayerCache(10)
     for n in (5, 17):

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy
 import pytest
 
-from spacy_elmo.bilm.errors import ElmoError
+from spacy_elmo.errors import ElmoError
 from spacy_elmo.weights import CLI_NAMES, INIT_NAMES, resolve_weights
 
 SENTENCE = [["The", "river", "bank", "."]]
@@ -102,14 +102,14 @@ def test_info_lists_the_packaged_models_and_takes_one_by_name(cli, packaged):
 
 def test_pretrain_init_from_takes_what_the_component_takes(packaged, pipeline_dir, original_dir, tiny_model):
     """--init-from used to know native dirs, run dirs and original files only."""
-    from spacy_elmo.cli.pretrain import _load_init
+    from spacy_elmo.weights import resolve_init
 
     expected = vectors(resolve_weights(tiny_model).load())
     for given, weights in [(pipeline_dir, None), (Path("en_elmo_medium"), None), (original_dir, None),
                            (original_dir / "options.json", original_dir / "lm_weights.hdf5")]:
-        numpy.testing.assert_allclose(vectors(_load_init(given, weights)), expected, atol=1e-6, err_msg=str(given))
+        numpy.testing.assert_allclose(vectors(resolve_init(given, weights).load()), expected, atol=1e-6, err_msg=str(given))
     with pytest.raises(ElmoError, match="--init-from .*options file.*--init-weights"):
-        _load_init(original_dir / "options.json", None)
+        resolve_init(original_dir / "options.json", None)
 
 
 def test_bulk_embedding_and_the_cli_take_a_spacy_pipeline_and_a_packaged_name(cli, packaged, pipeline_dir, tmp_path):
@@ -125,6 +125,7 @@ def test_bulk_embedding_and_the_cli_take_a_spacy_pipeline_and_a_packaged_name(cl
     numpy.testing.assert_array_equal(outputs[0], outputs[1])
 
 
+@pytest.mark.slow
 def test_a_spacy_pipeline_is_recognised_without_spacy(pipeline_dir, tiny_model):
     """issue 13: pretrain --init-from PIPELINE where spaCy and thinc are not installed."""
     script = f"""
@@ -219,7 +220,7 @@ def test_loading_stays_lazy_and_a_saved_pipeline_never_needs_its_source(tiny_mod
         raise AssertionError("spacy.load must not look at the configured weights")
 
     monkeypatch.setattr(weights, "resolve_weights", no_resolving)
-    import spacy_elmo.pipeline.bilm_shim as bilm_shim
+    import spacy_elmo.layers.bilm_shim as bilm_shim
 
     monkeypatch.setattr(bilm_shim, "resolve_weights", no_resolving)
     loaded = spacy.load(tmp_path / "pipeline")

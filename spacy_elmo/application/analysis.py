@@ -12,7 +12,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy
 
-from ..bilm.errors import ElmoError
+from ..errors import ElmoError
 
 @dataclass
 class Occurrence:

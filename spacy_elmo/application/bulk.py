@@ -16,8 +16,10 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 import numpy
 
-from ..bilm.errors import ElmoError
+from ..bilm.batching import DEFAULT_BATCH_SIZE
+from ..errors import ElmoError
 from ..layer_choice import LayerSpec, mix_coefficients, parse_layers, select_layers
+from ..progress import progress_bar
 from .embedding_io import EmbedSource, PartialRun, output_format
 
 DEFAULT_CHUNK_SIZE = 256
@@ -36,7 +38,7 @@ class EmbedSummary:
 class DocEmbedder:
     """Docs in, one array per doc out (per the layer spec), via the pipeline's "elmo" component."""
 
-    def __init__(self, nlp, layers: LayerSpec, fmt: str, batch_size: int = 64):
+    def __init__(self, nlp, layers: LayerSpec, fmt: str, batch_size: int = DEFAULT_BATCH_SIZE):
         from ..pipeline.data import ElmoData
 
         self._ElmoData = ElmoData
@@ -153,7 +155,7 @@ def start_job(
     options: Optional[Path] = None,
     weights: Optional[Path] = None,
     lang: str = "en",
-    batch_size: int = 64,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     restart: bool = False,
     overwrite: bool = False,
@@ -206,13 +208,8 @@ class ChunkProgress:
         self._done = len(job.resumed)
         self._n_chunks = job.run.n_chunks
         self._start = time.perf_counter()
-        self.bar = None
-        if enabled:
-            from tqdm import tqdm
-
-            done_docs = sum(job.run.chunk_range(k)[1] - job.run.chunk_range(k)[0] for k in job.resumed)
-            self.bar = tqdm(total=job.source.n_docs, initial=done_docs, unit="doc", desc=f"embed -> {job.run.output.name}",
-                            dynamic_ncols=True)
+        done_docs = sum(job.run.chunk_range(k)[1] - job.run.chunk_range(k)[0] for k in job.resumed)
+        self.bar = progress_bar(enabled, total=job.source.n_docs, initial=done_docs, unit="doc", desc=f"embed -> {job.run.output.name}")
 
     def update(self, n_docs: int, n_tokens: int) -> None:
         self.n_tokens += n_tokens

@@ -23,7 +23,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from ..bilm.errors import ElmoError
+from ..errors import ElmoError
 from .bulk import ChunkProgress, EmbedJob, EmbedSummary, start_job, worker_embed
 from .embedding_io import partial_dir
 

@@ -34,7 +34,8 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy
 
 from ..atomic import atomic_path, write_bytes
-from ..bilm.errors import ElmoError
+from ..errors import ElmoError
+from ..layout import PARTIAL_MANIFEST_NAME, PARTIAL_SUFFIX
 
 MANIFEST_VERSION = 1
 OUTPUT_FORMATS = {".hdf5": "hdf5", ".h5": "hdf5", ".npz": "npz", ".npy": "npy", ".spacy": "docbin"}
@@ -59,7 +60,7 @@ def output_format(path: Path) -> str:
 
 
 def partial_dir(output: Path) -> Path:
-    return output.with_name(output.name + ".partial")
+    return output.with_name(output.name + PARTIAL_SUFFIX)
 
 
 # -- input ----------------------------------------------------------------------------------------
@@ -158,7 +159,7 @@ class PartialRun:
             shutil.rmtree(folder)
         if folder.exists():
             try:
-                old = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+                old = json.loads((folder / PARTIAL_MANIFEST_NAME).read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 old = None
             if old is not None and old != manifest:
@@ -171,7 +172,7 @@ class PartialRun:
                 shutil.rmtree(folder)
         if not folder.exists():
             folder.mkdir(parents=True)
-            write_bytes(folder / "manifest.json", (json.dumps(manifest, indent=2) + "\n").encode())
+            write_bytes(folder / PARTIAL_MANIFEST_NAME, (json.dumps(manifest, indent=2) + "\n").encode())
         for stale in folder.glob("*.tmp"):
             stale.unlink()
         return cls(output, manifest)

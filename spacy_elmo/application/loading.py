@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from ..bilm.errors import ElmoError
+from ..errors import ElmoError
 from ..weights import CLI_NAMES, Weights, is_spacy_pipeline_dir, resolve_weights
 
 __all__ = ["resolve_cli_weights", "model_source", "load_bilm_from_args", "load_nlp", "elmo_pipe", "is_spacy_pipeline_dir"]

@@ -9,7 +9,7 @@ import numpy
 
 from ..atomic import atomic_path
 from .analysis import Occurrence, pca_2d
-from ..bilm.errors import ElmoError
+from ..errors import ElmoError
 
 
 def require_matplotlib():
@@ -83,7 +83,7 @@ def listener_mixes(pipeline_dir: Path) -> List[ListenerMix]:
     import spacy
 
     from .loading import is_spacy_pipeline_dir
-    from ..pipeline.listener import ElmoListener
+    from ..layers.listener import ElmoListener
 
     pipeline_dir = Path(pipeline_dir)
     if not is_spacy_pipeline_dir(pipeline_dir):

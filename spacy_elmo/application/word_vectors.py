@@ -9,7 +9,7 @@ import csv
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
-from ..bilm.errors import ElmoError
+from ..errors import ElmoError
 from ..layer_choice import parse_layers, token_vectors
 from .analysis import Occurrence, find_spans
 

@@ -1,12 +1,27 @@
-"""The pure-PyTorch biLM: no spaCy in here."""
+"""The pure-PyTorch biLM: no spaCy in here.
+
+The reference model (``characters``, ``char_cnn``, ``lstm``, ``scalar_mix``, ``options``; the exact
+maths, with grad) and, in :mod:`.fast`, the routes that make inference and training fast, each
+checked against the reference; ``model`` (the ``BiLM``) is the one place that picks a route.
+The weight formats: ``io_native``, ``io_original``; ``loading`` makes a ``BiLM`` of either.
+"""
+import sys as _sys
+
+from ..errors import CharacterError, ElmoError, OptionsError, WeightFileError
 from .characters import sentences_to_char_ids, token_to_char_ids
-from .errors import CharacterError, ElmoError, OptionsError, WeightFileError
-from .io_native import load_native, save_native
+from .fast import onednn as _onednn
+from .fast import threads as _threads
+from .io_native import save_native
 from .io_original import load_original, save_original
-from .loading import load_bilm
+from .loading import load_bilm, load_native
 from .model import BiLM, BiLMOutput, RawBiLMOutput
 from .options import BiLMOptions
 from .scalar_mix import ScalarMix
+
+# Old public paths of two settings (README named them): the same module objects under their old names,
+# so ``spacy_elmo.bilm.onednn.ENABLED = False`` still switches the real flag.
+for _old, _module in (("onednn", _onednn), ("inference_threads", _threads)):
+    _sys.modules.setdefault(f"{__name__}.{_old}", _module)
 
 __all__ = [
     "BiLM", "BiLMOutput", "RawBiLMOutput", "BiLMOptions", "ScalarMix", "load_bilm", "load_original",

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy
 import torch
 
-from .errors import CharacterError
+from ..errors import CharacterError
 
 # Raw (unshifted) special character ids of the original vocabulary.
 BOS_CHAR = 256  # sentence start

@@ -1,22 +1,21 @@
 """The native format: one directory with ``options.json`` and ``weights.safetensors``.
 
 Safetensors is safe to load (no pickle) and fast (memory-mapped). Weights may be
-stored in float16 to halve the size; they are always loaded as float32.
+stored in float16 to halve the size; they are always loaded as float32. This module knows the
+files; :func:`spacy_elmo.bilm.loading.load_native` makes a checked ``BiLM`` of what it reads.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Union
+from typing import Dict, Tuple, Union
 
 import torch
 
 from ..atomic import atomic_path
-from .errors import OptionsError, WeightFileError
-from .model import BiLM
+from ..errors import WeightFileError
+from ..layout import OPTIONS_NAME, WEIGHTS_NAME
 from .options import BiLMOptions
 
-OPTIONS_NAME = "options.json"
-WEIGHTS_NAME = "weights.safetensors"
 FORMAT = "spacy-elmo.native.v1"
 
 
@@ -25,7 +24,8 @@ def is_native_dir(path: Union[str, Path]) -> bool:
     return path.is_dir() and (path / WEIGHTS_NAME).is_file()
 
 
-def save_native(bilm: BiLM, model_dir: Union[str, Path], half: bool = False) -> Path:
+def save_native(bilm: torch.nn.Module, model_dir: Union[str, Path], half: bool = False) -> Path:
+    """Write ``bilm`` (a ``BiLM``: its ``options`` and ``state_dict``) into ``model_dir``."""
     from safetensors.torch import save_file
 
     out = Path(model_dir)
@@ -38,7 +38,8 @@ def save_native(bilm: BiLM, model_dir: Union[str, Path], half: bool = False) -> 
     return out
 
 
-def load_native(model_dir: Union[str, Path]) -> BiLM:
+def read_native(model_dir: Union[str, Path]) -> Tuple[BiLMOptions, Dict[str, torch.Tensor]]:
+    """The options and the stored tensors of a native directory, as saved (float16 or float32)."""
     from safetensors.torch import load_file
 
     path = Path(model_dir)
@@ -50,25 +51,6 @@ def load_native(model_dir: Union[str, Path]) -> BiLM:
         )
     options = BiLMOptions.from_file(options_path)
     try:
-        tensors = load_file(str(weights_path))
+        return options, load_file(str(weights_path))
     except Exception as err:  # safetensors raises its own error types, which vary by version
         raise WeightFileError(f"Cannot read {weights_path} ({err}); the file is corrupt or truncated.") from err
-    bilm = BiLM(options)
-    expected = bilm.state_dict()
-    missing = [k for k in expected if k not in tensors]
-    if missing:
-        raise WeightFileError(
-            f"{weights_path}: tensor {missing[0]!r} is missing (expected shape {tuple(expected[missing[0]].shape)}); "
-            f"{len(missing)} missing in all. The weights do not match {options_path}."
-        )
-    for name, value in expected.items():
-        if tuple(tensors[name].shape) != tuple(value.shape):
-            raise WeightFileError(
-                f"{weights_path}: tensor {name!r} has shape {tuple(tensors[name].shape)}, but {options_path} "
-                f"expects {tuple(value.shape)}. The weights do not match the options."
-            )
-    try:
-        bilm.load_state_dict({k: tensors[k].float() for k in expected})
-    except RuntimeError as err:  # pragma: no cover - shapes were checked above
-        raise OptionsError(f"{path}: {err}") from err
-    return bilm.eval()

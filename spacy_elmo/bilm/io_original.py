@@ -16,7 +16,8 @@ import numpy
 import torch
 
 from ..atomic import atomic_path
-from .errors import WeightFileError
+from ..errors import WeightFileError
+from ..layout import OPTIONS_NAME, ORIGINAL_WEIGHTS_NAME
 from .model import BiLM
 from .options import BiLMOptions
 
@@ -159,11 +160,11 @@ def load_original(options_file: Union[str, Path], weight_file: Union[str, Path])
     return bilm.eval()
 
 
-def save_original(bilm: BiLM, out_dir: Union[str, Path], weight_name: str = "weights.hdf5") -> Path:
+def save_original(bilm: BiLM, out_dir: Union[str, Path], weight_name: str = ORIGINAL_WEIGHTS_NAME) -> Path:
     """Write ``options.json`` + ``weight_name`` in the original layout; returns the weight path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    bilm.options.to_file(out / "options.json")
+    bilm.options.to_file(out / OPTIONS_NAME)
     path = out / weight_name
     with atomic_path(path) as tmp, _open_h5(tmp, "w") as h5:
         for name, data in bilm_to_original_arrays(bilm).items():

@@ -1,4 +1,4 @@
-"""``load_bilm``: read a biLM in either weight format.
+"""``load_bilm``: read a biLM in either weight format (``load_native`` / ``load_original`` for one).
 
 This module knows the two *formats* (a native directory; original ``options.json`` + ``.hdf5``).
 Which weights a user means (a packaged model by name, a pretraining run, a saved spaCy
@@ -9,12 +9,39 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional, Tuple, Union
 
-from .errors import WeightFileError
-from .io_native import is_native_dir, load_native
+from ..errors import OptionsError, WeightFileError
+from ..layout import OPTIONS_NAME, WEIGHTS_NAME
+from .io_native import is_native_dir, read_native
 from .io_original import load_original
 from .model import BiLM
 
 PathLike = Union[str, Path]
+
+
+def load_native(model_dir: PathLike) -> BiLM:
+    """A :class:`BiLM` from a native directory, its tensors checked against its options by name and shape."""
+    path = Path(model_dir)
+    options, tensors = read_native(path)
+    options_path, weights_path = path / OPTIONS_NAME, path / WEIGHTS_NAME
+    bilm = BiLM(options)
+    expected = bilm.state_dict()
+    missing = [k for k in expected if k not in tensors]
+    if missing:
+        raise WeightFileError(
+            f"{weights_path}: tensor {missing[0]!r} is missing (expected shape {tuple(expected[missing[0]].shape)}); "
+            f"{len(missing)} missing in all. The weights do not match {options_path}."
+        )
+    for name, value in expected.items():
+        if tuple(tensors[name].shape) != tuple(value.shape):
+            raise WeightFileError(
+                f"{weights_path}: tensor {name!r} has shape {tuple(tensors[name].shape)}, but {options_path} "
+                f"expects {tuple(value.shape)}. The weights do not match the options."
+            )
+    try:
+        bilm.load_state_dict({k: tensors[k].float() for k in expected})
+    except RuntimeError as err:  # pragma: no cover - shapes were checked above
+        raise OptionsError(f"{path}: {err}") from err
+    return bilm.eval()
 
 
 def find_original_files(path: PathLike) -> Optional[Tuple[Path, Path]]:
@@ -23,7 +50,7 @@ def find_original_files(path: PathLike) -> Optional[Tuple[Path, Path]]:
     A directory with ``options.json`` but not exactly one ``.hdf5`` is an error that names the choice.
     """
     path = Path(path)
-    if not (path.is_dir() and (path / "options.json").is_file()):
+    if not (path.is_dir() and (path / OPTIONS_NAME).is_file()):
         return None
     hdf5 = sorted(path.glob("*.hdf5"))
     if len(hdf5) != 1:
@@ -31,7 +58,7 @@ def find_original_files(path: PathLike) -> Optional[Tuple[Path, Path]]:
             f"{path} has options.json but {len(hdf5)} .hdf5 files ({', '.join(p.name for p in hdf5) or 'none'}) "
             "and no weights.safetensors; name the weight file explicitly."
         )
-    return path / "options.json", hdf5[0]
+    return path / OPTIONS_NAME, hdf5[0]
 
 
 def load_bilm(options_or_dir: PathLike, weight_file: Optional[PathLike] = None) -> BiLM:

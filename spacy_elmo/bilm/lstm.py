@@ -13,7 +13,6 @@ from typing import List, Optional, Tuple
 import torch
 from torch import nn
 
-from .batched_lstm import BatchedSettings, batched_bilstm
 from .options import BiLMOptions
 
 State = Tuple[torch.Tensor, torch.Tensor]  # (h [B, proj], c [B, cell])
@@ -82,9 +81,6 @@ class BiLstmStack(nn.Module):
         super().__init__()
         self.options = options
         self.dropout = dropout
-        #: How ``forward`` runs: the step loop below (``impl="loop"``) or ``batched_lstm`` (same
-        #: numbers up to float rounding, far fewer kernels; the trainer's ``lstm_impl``).
-        self.batched = BatchedSettings()
 
         def make() -> nn.ModuleList:
             return nn.ModuleList(
@@ -105,8 +101,6 @@ class BiLstmStack(nn.Module):
     ) -> Tuple[List[torch.Tensor], List[torch.Tensor], List[State]]:
         """Run both directions. Returns per-layer forward outputs, backward outputs (in
         sentence order) and the final states ``[fwd_0, bwd_0, fwd_1, bwd_1, ...]``."""
-        if self.batched.impl == "batched":
-            return batched_bilstm(self, inputs, lengths, states, self.batched)
         fwd_in = inputs
         bwd_in = reverse_padded(inputs, lengths)
         forward_out: List[torch.Tensor] = []

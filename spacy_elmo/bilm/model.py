@@ -3,22 +3,30 @@
 Pure PyTorch, no spaCy. ``forward`` takes character ids without sentence
 boundaries and returns every layer per token with the boundaries removed;
 ``run`` exposes the raw directional outputs that language-model training needs.
+
+The model is made of the reference parts (``char_cnn``, ``lstm``: the exact maths, the only
+route with grad besides ``batched_lstm``) and picks a route of :mod:`.fast` at inference (eval,
+no grad); each fast route is checked against the reference in the tests. This module is the one
+place that knows both.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy
 import torch
 from torch import nn
 
+from .batching import DEFAULT_BATCH_SIZE, cut_batches
 from .char_cnn import CharCNN
 from .characters import add_sentence_boundaries, lengths_of, sentences_to_char_ids
-from .fast_char_cnn import fast_char_cnn
-from .fast_lstm import fast_bilstm
-from .inference_threads import inference_thread_count
+from .fast.batched_lstm import BatchedSettings, run_bilstm
+from .fast.char_cnn import fast_char_cnn
+from .fast.packed_lstm import fast_bilstm
+from .fast.threads import inference_thread_count
+from .io_native import save_native
 from .lstm import BiLstmStack, State
 from .options import BiLMOptions
 from .token_cache import TokenCache
@@ -66,7 +74,7 @@ class BiLM(nn.Module):
     next stateful call, as the original TensorFlow code does; ``reset_states`` clears them.
     """
 
-    #: Use the inference fast paths (``fast_lstm``) in eval mode without grad. They give the
+    #: Use the inference fast paths (:mod:`.fast`) in eval mode without grad. They give the
     #: exact path's numbers up to float rounding; set False to run the training code path.
     fast_inference: bool = True
 
@@ -75,6 +83,10 @@ class BiLM(nn.Module):
         self.options = options
         self.char_cnn = CharCNN(options)
         self.lstm = BiLstmStack(options, dropout=dropout)
+        #: How the LSTM stack runs with grad: the reference step loop (``impl="loop"``) or
+        #: ``fast.batched_lstm`` (same numbers up to float rounding, far fewer kernels; the trainer's
+        #: ``lstm_impl``). ``compile_cell`` also serves inference on CUDA.
+        self.lstm_settings = BatchedSettings()
         self._states: Optional[List[State]] = None
         #: Token vectors by character ids, used at inference only; ``token_cache.max_mb = 0`` disables it.
         self.token_cache = TokenCache(max_mb=DEFAULT_TOKEN_CACHE_MB)
@@ -113,7 +125,7 @@ class BiLM(nn.Module):
     def _run(self, char_ids: torch.Tensor, stateful: bool, boundaries_dropped: bool = False) -> RawBiLMOutput:
         """``boundaries_dropped``: the caller discards the outputs at the sentence boundaries, so a
         stateless fast run may skip each direction's last step (the boundary token's own step)."""
-        if self._fast():  # inference: the thread count that is safe on a busy machine (inference_threads)
+        if self._fast():  # inference: the thread count that is safe on a busy machine (fast.threads)
             with inference_thread_count(char_ids.device):
                 return self._run_here(char_ids, stateful, boundaries_dropped)
         return self._run_here(char_ids, stateful, boundaries_dropped)
@@ -138,12 +150,16 @@ class BiLM(nn.Module):
         mask = torch.arange(steps, device=lengths.device)[None, :] < lengths[:, None]
         return BiLMOutput(layers * mask[None, :, :, None], mask)
 
-    def contextualize(self, embedded: torch.Tensor, lengths: torch.Tensor, states=None, skip_final_step: bool = False):
+    def contextualize(
+        self, embedded: torch.Tensor, lengths: torch.Tensor, states: Optional[List[State]] = None, skip_final_step: bool = False
+    ) -> Tuple[List[torch.Tensor], List[torch.Tensor], List[State]]:
         """The biLSTM over token embeddings ``[B, T, dim]``: per-layer forward and backward outputs and final
-        states, through the fast routes where autograd and dropout cannot be affected (eval, no grad)."""
+        states, through the fast routes where autograd and dropout cannot be affected (eval, no grad), else
+        with grad on the route of ``lstm_settings`` (what LM training runs on the token vectors)."""
         if self._fast():
-            return fast_bilstm(self.lstm, embedded, lengths, states, skip_final_step=skip_final_step)
-        return self.lstm(embedded, lengths, states)
+            compile_cell = self.lstm_settings.compile_cell
+            return fast_bilstm(self.lstm, embedded, lengths, states, skip_final_step=skip_final_step, compile_cell=compile_cell)
+        return run_bilstm(self.lstm, embedded, lengths, states, self.lstm_settings)
 
     def _fast(self) -> bool:
         """Fast paths only where autograd and dropout cannot be affected: eval and no grad."""
@@ -190,7 +206,7 @@ class BiLM(nn.Module):
 
     @torch.inference_mode()
     def embed_sentences(
-        self, sentences: Sequence[Sequence[str]], batch_size: int = 64, stateful: bool = False
+        self, sentences: Sequence[Sequence[str]], batch_size: int = DEFAULT_BATCH_SIZE, stateful: bool = False
     ) -> List[numpy.ndarray]:
         """Each sentence's ``[n_output_layers, n_tokens, 2 * projection_dim]`` float32 array.
 
@@ -204,8 +220,8 @@ class BiLM(nn.Module):
             if not stateful:
                 order.sort(key=lambda i: len(sentences[i]))
             results: List[Optional[numpy.ndarray]] = [None] * len(sentences)
-            for start in range(0, len(order), batch_size):
-                chunk = order[start : start + batch_size]
+            for a, b in cut_batches([len(sentences[i]) for i in order], batch_size):
+                chunk = order[a:b]
                 batch = [sentences[i] for i in chunk]
                 nonempty = [j for j, s in enumerate(batch) if len(s) > 0]
                 width = self.options.output_dim
@@ -224,6 +240,4 @@ class BiLM(nn.Module):
 
     def save(self, model_dir: Union[str, Path], half: bool = False) -> None:
         """Write the native format: ``options.json`` + ``weights.safetensors`` in ``model_dir``."""
-        from .io_native import save_native
-
         save_native(self, model_dir, half=half)

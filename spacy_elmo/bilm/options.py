@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Tuple, Union
 
-from .errors import OptionsError
+from ..atomic import write_text
+from ..errors import OptionsError
 
 ACTIVATIONS = ("relu", "tanh")
 
@@ -146,7 +147,7 @@ class BiLMOptions:
         return data
 
     def to_file(self, path: Union[str, Path]) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     def describe(self) -> str:
         return (

@@ -9,6 +9,8 @@ from typing import Dict, List
 import typer
 from typer.core import TyperGroup
 
+from ._common import fail
+
 # command name -> module of spacy_elmo.cli that defines it, in the order ``--help`` lists them
 COMMANDS: Dict[str, str] = {
     "info": "info",
@@ -48,8 +50,7 @@ class LazyGroup(TyperGroup):
         except ModuleNotFoundError as err:  # spaCy (or thinc) is missing: say what to install, in one line
             if (err.name or "").split(".")[0] not in ("spacy", "thinc"):
                 raise
-            typer.secho(NEEDS_SPACY, fg=typer.colors.RED, err=True)
-            raise typer.Exit(1)
+            raise fail(NEEDS_SPACY)
 
 
 app = typer.Typer(

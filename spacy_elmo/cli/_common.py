@@ -10,7 +10,7 @@ from typing import Callable, TypeVar
 
 import typer
 
-from ..bilm.errors import ElmoError
+from ..errors import ElmoError
 
 F = TypeVar("F", bound=Callable)
 

@@ -34,21 +34,15 @@ def adapt(
     """
     import dataclasses
 
-    import torch
-
-    from ..bilm.errors import ElmoError
     from ..training.adapt import AdaptSettings, adapt as run_adapt
+    from ..training.distributed import choose_device
     from ..weights import INIT_NAMES, resolve_weights
 
     given = {"steps": steps, "learning_rate": learning_rate, "head_steps": head_steps, "batch_tokens": batch_tokens,
              "lang": lang, "autocast": autocast, "seed": seed}
     settings = dataclasses.replace(AdaptSettings(), **{k: v for k, v in given.items() if v is not None},
                                    pretokenized=pretokenized, half=half)
-    device = "cpu"
-    if gpu_id >= 0:
-        if not torch.cuda.is_available():
-            raise ElmoError(f"--gpu-id {gpu_id} given but torch sees no CUDA GPU. Use --gpu-id -1 to adapt on the CPU.")
-        device = f"cuda:{gpu_id}"
+    device = choose_device(gpu_id)
     weights = resolve_weights(base, names=INIT_NAMES._replace(weights="BASE"))
     record = run_adapt(weights.load(), text, output_dir, settings, model_dir=weights.bilm_dir, dev=dev, device=device,
                        progress=progress, log=lambda m: typer.echo(m, err=True), source=weights.describe())

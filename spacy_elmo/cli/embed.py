@@ -4,7 +4,9 @@ from typing import Optional
 
 import typer
 
-from ..bilm.errors import ElmoError
+from ..application.bulk import DEFAULT_CHUNK_SIZE
+from ..bilm.batching import DEFAULT_BATCH_SIZE
+from ..errors import ElmoError
 from ._app import app
 from ._common import clean_errors, lang_option, model_option, options_option, weights_option
 
@@ -19,9 +21,9 @@ def embed(
     options: Optional[Path] = options_option,
     weights: Optional[Path] = weights_option,
     lang: str = lang_option,
-    batch_size: int = typer.Option(64, "--batch-size", "-b", help="Sentences per biLM call."),
+    batch_size: int = typer.Option(DEFAULT_BATCH_SIZE, "--batch-size", "-b", help="Sentences per biLM call."),
     n_process: int = typer.Option(1, "--n-process", "-n", help="Worker processes (each loads the model once)."),
-    chunk_size: int = typer.Option(256, "--chunk-size", help="Documents per saved part: the most an interruption can lose."),
+    chunk_size: int = typer.Option(DEFAULT_CHUNK_SIZE, "--chunk-size", help="Documents per saved part: the most an interruption can lose."),
     restart: bool = typer.Option(False, "--restart", help="Discard an interrupted run of this OUTPUT instead of resuming it."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUTPUT."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Run the chunks on the Dask cluster of this scheduler (tcp://HOST:8786); OUTPUT and the model must be on a filesystem shared with every worker."),

@@ -4,6 +4,7 @@ from typing import Optional
 
 import typer
 
+from ..layout import PIPELINE_CONFIG_NAME
 from ._app import app
 from ._common import clean_errors, model_option, options_option, weights_option
 
@@ -63,7 +64,7 @@ def info(
     if chosen.kind == "spacy":
         import spacy
 
-        config = spacy.util.load_config(chosen.pipeline_dir / "config.cfg")
+        config = spacy.util.load_config(chosen.pipeline_dir / PIPELINE_CONFIG_NAME)
         elmo = dict(config["components"][chosen.component])
         elmo.pop("model", None)
         rows.append(("component", ", ".join(f"{k}={v}" for k, v in elmo.items() if k != "factory")))

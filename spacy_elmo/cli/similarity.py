@@ -33,7 +33,7 @@ def similarity(
     for index in missing:
         warn(f"Skipped sentence {index + 1}: {word!r} does not occur in {_short(texts[index])!r}.")
     if len(occurrences) < 2:
-        from ..bilm.errors import ElmoError
+        from ..errors import ElmoError
 
         raise ElmoError(
             f"{word!r} occurs {len(occurrences)} time(s) in the sentences given; similarity needs at least two occurrences."

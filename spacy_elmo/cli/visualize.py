@@ -4,7 +4,7 @@ from typing import Optional
 
 import typer
 
-from ..bilm.errors import ElmoError
+from ..errors import ElmoError
 from ._app import app
 from ._common import clean_errors, lang_option, model_option, options_option, weights_option
 
@@ -30,7 +30,7 @@ def visualize_word(
     lang: str = lang_option,
 ) -> None:
     """Plot WORD's contextual vectors across SENTENCES in 2-D (PCA), coloured by a label column."""
-    from ..bilm.errors import ElmoError
+    from ..errors import ElmoError
     from ..application.plots import check_png_path, plot_word_pca, require_matplotlib
     from ..application.word_vectors import collect_occurrences, read_labelled
     from ._common import warn

@@ -8,16 +8,16 @@ Nothing here imports torch, spaCy or thinc.
 from pathlib import Path
 from typing import Dict
 
-from ..bilm.errors import ElmoError
+from ..errors import ElmoError
+from ..layout import OPTIONS_NAME, WEIGHTS_NAME
 
 DEFAULT_MODEL_NAME = "en_elmo_small"
 MODELS_DIR = Path(__file__).parent
-WEIGHTS_FILE = "weights.safetensors"
 
 
 def packaged_models() -> Dict[str, Path]:
     """Name -> folder of every packaged model (installed or not: see :func:`packaged_model_dir`)."""
-    return {d.name: d for d in sorted(MODELS_DIR.iterdir()) if d.is_dir() and (d / "options.json").is_file()}
+    return {d.name: d for d in sorted(MODELS_DIR.iterdir()) if d.is_dir() and (d / OPTIONS_NAME).is_file()}
 
 
 def is_packaged_name(name: str) -> bool:
@@ -32,9 +32,9 @@ def packaged_model_dir(name: str = DEFAULT_MODEL_NAME) -> Path:
     if name not in models and name != DEFAULT_MODEL_NAME:
         known = ", ".join(models) or "none"
         raise ElmoError(f"No packaged ELMo model named {name!r} (packaged models: {known}).")
-    if not (path / WEIGHTS_FILE).is_file():
+    if not (path / WEIGHTS_NAME).is_file():
         # Only the fact: spacy_elmo.weights.resolve_weights, the one place that chooses weights, says what to do.
-        raise ElmoError(f"The packaged ELMo model {name} is not installed ({path / WEIGHTS_FILE} is missing).")
+        raise ElmoError(f"The packaged ELMo model {name} is not installed ({path / WEIGHTS_NAME} is missing).")
     return path
 
 

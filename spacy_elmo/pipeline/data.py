@@ -12,6 +12,8 @@ from typing import Any, Dict, Optional
 import numpy
 import srsly
 
+from ..bilm.scalar_mix import mix_layers
+
 MSGPACK_KEY = "__spacy_elmo_data__"
 
 
@@ -58,7 +60,7 @@ class ElmoData:
             if self.mix is None:
                 vectors = numpy.concatenate(list(self.layers), axis=-1) if self.n_tokens else numpy.zeros((0, self.width), numpy.float32)
             else:
-                vectors = numpy.tensordot(self.mix, self.layers, axes=([0], [0]))
+                vectors = mix_layers(numpy, self.mix, self.layers)
             self._vectors = numpy.ascontiguousarray(vectors, dtype=numpy.float32)
         return self._vectors
 

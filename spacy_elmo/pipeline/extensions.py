@@ -21,9 +21,9 @@ from typing import Iterable, Iterator, Optional, TypeVar, Union
 import numpy
 from spacy.tokens import Doc, Span, Token
 
+from ..layers.listener import DATA_ATTR
 from .data import ElmoData
 
-DATA_ATTR = "elmo_data"
 VECTOR_ATTR = "elmo"
 
 

@@ -24,16 +24,17 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 from thinc.types import Floats3d
 
-from ..bilm import BiLM
-from ..bilm.errors import ElmoError
-from ..bilm.io_native import load_native
+from ..atomic import write_text
+from ..bilm import BiLM, load_native
+from ..bilm.fast.threads import install_fork_handler
+from ..errors import ElmoError
 from ..layer_choice import mix_coefficients
-from .bilm_model import ElmoBiLMModel
-from .bilm_shim import WeightsSource
+from ..layers.bilm_model import ElmoBiLMModel
+from ..layers.bilm_shim import WeightsSource
+from ..layers.listener import DATA_ATTR, ElmoListener
+from ..layout import COMPONENT_CFG_NAME, PIPELINE_BILM_DIR
 from .data import ElmoData
-from .extensions import DATA_ATTR, install_extensions, keep_vector_hooks_across_processes, set_vector_hooks
-from .forking import install_fork_handler
-from .listener import ElmoListener
+from .extensions import install_extensions, keep_vector_hooks_across_processes, set_vector_hooks
 from .settings import ElmoSettings
 from .stored_config import keep_stored_configs_current
 
@@ -43,7 +44,6 @@ DEFAULT_ELMO_MODEL = """
 dropout = 0.0
 """
 
-BILM_DIR = "bilm"
 
 
 def make_elmo(nlp: Language, name: str, model: Model[List[Doc], List[Floats3d]], **settings) -> "ElmoComponent":
@@ -244,26 +244,26 @@ class ElmoComponent(TrainablePipe):
             options = self.bilm.options
             # Recorded so that from_disk can refuse a biLM swapped for one of another shape.
             self.cfg["bilm_shape"] = [options.n_output_layers, options.output_dim]
-        srsly.write_json(path / "cfg", self.cfg)
+        write_text(path / COMPONENT_CFG_NAME, srsly.json_dumps(self.cfg, indent=2))  # as srsly.write_json, atomically
         if "model" not in exclude:
-            self.bilm.save(path / BILM_DIR)
+            self.bilm.save(path / PIPELINE_BILM_DIR)
 
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = SimpleFrozenList()) -> "ElmoComponent":
         path = ensure_path(path)
-        if (path / "cfg").is_file():
-            self.cfg.update(srsly.read_json(path / "cfg"))
+        if (path / COMPONENT_CFG_NAME).is_file():
+            self.cfg.update(srsly.read_json(path / COMPONENT_CFG_NAME))
         if "model" not in exclude:
-            if not (path / BILM_DIR).is_dir():
+            if not (path / PIPELINE_BILM_DIR).is_dir():
                 raise ElmoError(
-                    f"{path} has no {BILM_DIR}/ directory with the biLM weights; the pipeline was not saved by "
+                    f"{path} has no {PIPELINE_BILM_DIR}/ directory with the biLM weights; the pipeline was not saved by "
                     "nlp.to_disk with an 'elmo' component, or is incomplete."
                 )
-            bilm = load_native(path / BILM_DIR)
+            bilm = load_native(path / PIPELINE_BILM_DIR)
             saved = self.cfg.get("bilm_shape")
             found = [bilm.options.n_output_layers, bilm.options.output_dim]
             if saved is not None and list(saved) != found:
                 raise ElmoError(
-                    f"{path / BILM_DIR} holds a biLM with {found[0]} output layers of width {found[1]}, but this "
+                    f"{path / PIPELINE_BILM_DIR} holds a biLM with {found[0]} output layers of width {found[1]}, but this "
                     f"pipeline was saved with {saved[0]} layers of width {saved[1]}: its trained components depend on "
                     "that biLM. Put the original biLM back, or retrain the pipeline on the new one."
                 )

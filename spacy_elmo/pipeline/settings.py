@@ -18,8 +18,9 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Union
 
+from ..bilm.batching import DEFAULT_BATCH_SIZE
 from ..layer_choice import check_output_mix
-from .splitting import DEFAULT_SPLITTER, Splitter, splitter_from_legacy
+from ..layers.splitting import DEFAULT_SPLITTER, Splitter, splitter_from_legacy
 
 OutputMix = Union[str, int, List[float]]
 
@@ -47,7 +48,7 @@ class ElmoSettings:
     batch_size / max_batch_tokens: rows per biLM call, and the cap on rows x longest segment (also
         the longest sequence the biLM sees before a splitter windows it).
     split: how a doc is cut into sequences: ``spacy-elmo.sentences.v1`` (default) or
-        ``spacy-elmo.windows.v1`` (see :mod:`spacy_elmo.pipeline.splitting`).
+        ``spacy-elmo.windows.v1`` (see :mod:`spacy_elmo.layers.splitting`).
     cache_size_mb: bound of the layer cache used with a frozen, stateless biLM (0 turns it off).
     output_mix: what ``token._.elmo`` is: a layer choice ("average", "top", "all", a layer index; see
         :mod:`spacy_elmo.layer_choice`) or one fixed coefficient per layer.
@@ -61,7 +62,7 @@ class ElmoSettings:
     trainable_layers: Optional[int] = None
     learn_rate_scale: float = 1.0
     stateful: bool = False
-    batch_size: int = 64
+    batch_size: int = DEFAULT_BATCH_SIZE
     max_batch_tokens: int = 4096
     split: Splitter = field(default=DEFAULT_SPLITTER)
     cache_size_mb: float = 512.0

@@ -23,17 +23,17 @@ import torch
 
 from ..atomic import write_text
 from ..bilm import BiLM
-from ..bilm.errors import ElmoError
+from ..errors import ElmoError
+from ..layout import ADAPT_RECORD_NAME as RECORD_NAME
+from ..layout import VOCAB_NAME
 from .batching import BatchMaker, epoch_batches
 from .config import CorpusSettings, PretrainConfig, TrainingSettings
 from .corpus import CorpusError
 from .evaluation import evaluate
 from .lm import BidirectionalLM
-from .output_io import VOCAB_NAME, find_output_layer, save_output_layer
+from .output_io import find_output_layer, save_output_layer
 from .trainer import build_lm, prepare_corpus, split_heldout, update
 from .vocab import Vocabulary
-
-RECORD_NAME = "adapt.json"
 
 
 @dataclass

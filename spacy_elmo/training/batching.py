@@ -14,6 +14,7 @@ from typing import List
 import numpy
 import torch
 
+from ..bilm.batching import cut_batches
 from ..bilm.characters import boundary_char_ids, token_to_char_ids
 from .corpus import TokenizedCorpus
 from .vocab import Vocabulary
@@ -36,13 +37,8 @@ def epoch_batches(
     for start in range(0, len(order), pool):
         chunk = order[start : start + pool]
         chunk = chunk[numpy.argsort(lengths[chunk], kind="stable")]
-        begin = 0
-        while begin < len(chunk):
-            end = begin + 1
-            while end < len(chunk) and end - begin < max_batch_sentences and (end - begin + 1) * (lengths[chunk[end]] + 2) <= batch_tokens:
-                end += 1
-            batches.append(chunk[begin:end])
-            begin = end
+        # rows x (longest + 2 boundary tokens) within batch_tokens
+        batches.extend(chunk[a:b] for a, b in cut_batches(lengths[chunk], max_batch_sentences, batch_tokens, pad=2))
     perm = rng.permutation(len(batches))
     return [batches[i] for i in perm]
 

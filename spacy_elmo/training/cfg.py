@@ -19,6 +19,8 @@ import re
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Union
 
+from ..atomic import write_text
+
 # The same patterns as confection's VARIABLE_RE and configparser's ExtendedInterpolation.
 _VARIABLE = re.compile(r"\$\{[\w\.:]+\}")
 _REFERENCE = re.compile(r"\$\{([^}]+)\}")
@@ -156,7 +158,7 @@ def _interpret(value: str) -> Any:
 # -- writing ---------------------------------------------------------------------------
 def dump(data: Mapping[str, Any], path: Union[str, Path]) -> None:
     """Write nested dicts as a ``.cfg`` file, byte for byte as thinc's ``Config.to_disk`` would."""
-    Path(path).write_text(dumps(data), encoding="utf-8")
+    write_text(path, dumps(data))
 
 
 def dumps(data: Mapping[str, Any]) -> str:

@@ -16,7 +16,7 @@ from typing import Any, Union
 import torch
 
 from ..atomic import atomic_path
-from ..bilm.errors import ElmoError
+from ..errors import ElmoError
 
 
 class UnsafeCheckpointError(ElmoError, ValueError):

@@ -9,12 +9,13 @@ more dataclass field (with its default): reading, writing and the unknown-key ch
 """
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from ..bilm import BiLMOptions
-from ..bilm.errors import ElmoError
+from ..errors import ElmoError
 from . import cfg
 
 
@@ -127,6 +128,22 @@ class PretrainConfig:
             raise ConfigError(f"Cannot parse config {path}: {err}") from err
         return cls.from_dict(data)
 
+    @classmethod
+    def from_command(
+        cls, path: Optional[Union[str, Path]], overrides: Dict[str, Any], lang: Optional[str] = None, pretokenized: bool = False
+    ) -> "PretrainConfig":
+        """What ``pretrain`` trains with: the config file (or the defaults, written out in configs/pretrain/default.cfg)
+        with ``--section.key value`` overrides (:func:`parse_overrides`), then ``--lang`` / ``--pretokenized``."""
+        if path is not None:
+            config = cls.from_file(path, overrides)
+        else:
+            config = cls.from_dict(_apply(cls().to_dict(), overrides))
+        if lang is not None:
+            config.corpus.lang = lang
+        if pretokenized:
+            config.corpus.pretokenized = True
+        return config
+
     def to_dict(self) -> Dict[str, Any]:
         model = {key: getattr(self.model, name) for key, name in _model_fields().items()}
         model["filters"] = [list(f) for f in self.model.filters]
@@ -148,3 +165,38 @@ def _build(kind, data: Dict[str, Any], section: str):
         return kind(**data)
     except TypeError as err:
         raise ConfigError(f"Bad [{section}] settings: {err}") from err
+
+
+# -- overrides from the command line ---------------------------------------------------------
+def parse_overrides(args: Sequence[str]) -> Dict[str, Any]:
+    """``--training.max_steps 10`` (or ``--training.max_steps=10``) -> ``{"training.max_steps": 10}``,
+    each value read as JSON where it parses (else kept as a string)."""
+    out: Dict[str, Any] = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--") or "." not in arg:
+            raise ConfigError(f"Unexpected argument {arg!r}. Config overrides look like --training.max_steps 100.")
+        key = arg[2:]
+        if "=" in key:
+            key, value = key.split("=", 1)
+            i += 1
+        else:
+            if i + 1 >= len(args):
+                raise ConfigError(f"Override {arg} has no value.")
+            value = args[i + 1]
+            i += 2
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def _apply(data: Dict[str, Any], overrides: Dict[str, Any]) -> Dict[str, Any]:
+    for key, value in overrides.items():
+        section, _, name = key.partition(".")
+        if section not in data:
+            raise ConfigError(f"Unknown config section in override --{key}.")
+        data[section][name] = value
+    return data

@@ -18,7 +18,8 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Union
 import numpy
 
 from ..atomic import atomic_path
-from ..bilm.errors import ElmoError
+from ..errors import ElmoError
+from ..progress import progress_bar
 
 TEXT_SUFFIXES = (".txt", ".gz", ".text", ".raw", ".tok")
 CACHE_VERSION = 2
@@ -287,11 +288,7 @@ def tokenize_corpus(
     flat: List[numpy.ndarray] = []
     lengths: List[int] = []
     lines: Iterable[str] = read_lines(path, max_line_chars, stats)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(desc=f"tokenising {path.name}", unit=" lines", mininterval=2.0)
+    bar = progress_bar(progress, every=2.0, desc=f"tokenising {path.name}", unit=" lines")
     for tokens in tokenizer.sentences(lines):
         ids = []
         for tok in tokens:

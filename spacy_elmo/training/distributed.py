@@ -1,4 +1,4 @@
-"""Several processes training one biLM (``torchrun``): which rank this is, and what they agree on."""
+"""Several processes training one biLM (``torchrun``): which rank and device this is, and what they agree on."""
 from __future__ import annotations
 
 import os
@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import List
 
 import torch
+
+from ..errors import ElmoError
 
 
 @dataclass
@@ -50,3 +52,15 @@ def init_distributed(device: torch.device) -> Dist:
         backend = "nccl" if device.type == "cuda" else "gloo"
         torch.distributed.init_process_group(backend=backend)
     return Dist(torch.distributed.get_rank(), torch.distributed.get_world_size())
+
+
+def choose_device(gpu_id: int) -> str:
+    """The device to train on: the CPU for ``gpu_id < 0``, else that GPU, or under ``torchrun``
+    (LOCAL_RANK set) the local rank's GPU, made current for this process."""
+    if gpu_id < 0:
+        return "cpu"
+    if not torch.cuda.is_available():
+        raise ElmoError(f"--gpu-id {gpu_id} given but torch sees no CUDA GPU. Use --gpu-id -1 to train on the CPU.")
+    device = f"cuda:{int(os.environ.get('LOCAL_RANK', gpu_id))}"
+    torch.cuda.set_device(device)
+    return device

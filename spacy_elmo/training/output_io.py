@@ -14,12 +14,11 @@ from typing import List, Optional, Tuple, Union
 import torch
 
 from ..atomic import atomic_path
-from ..bilm.errors import WeightFileError
+from ..errors import WeightFileError
+from ..layout import OUTPUT_LAYER_NAME, VOCAB_NAME
 from .lm import OutputLayer
 from .vocab import Vocabulary
 
-OUTPUT_LAYER_NAME = "output_layer.safetensors"
-VOCAB_NAME = "vocab.txt"
 FORMAT = "spacy-elmo.output-layer.v1"
 
 

@@ -24,8 +24,10 @@ import numpy
 import torch
 
 from ..bilm import BiLM
-from ..bilm.batched_lstm import BatchedSettings
-from ..bilm.errors import ElmoError
+from ..bilm.fast.batched_lstm import BatchedSettings
+from ..errors import ElmoError
+from ..layout import CHECKPOINT_DIR, CHECKPOINT_NAME, RUN_CACHE_DIR, RUN_CONFIG_NAME, RUN_LOG_NAME, RUN_MODEL_DIR, VOCAB_NAME
+from ..progress import progress_bar
 from .batching import BatchMaker, epoch_batches, shard
 from .checkpoint_file import load_checkpoint_file, save_checkpoint_file
 from .config import PretrainConfig
@@ -35,11 +37,6 @@ from .evaluation import evaluate
 from .lm import BidirectionalLM
 from .output_io import save_output_layer
 from .vocab import Vocabulary
-from ..weights import RUN_MODEL_DIR
-
-CHECKPOINT_DIR = "checkpoints"
-CHECKPOINT_NAME = "last.pt"
-MODEL_DIR = RUN_MODEL_DIR  # where a run's biLM lands; spacy_elmo.weights finds it there
 
 
 class TrainingError(ElmoError, RuntimeError):
@@ -77,7 +74,7 @@ def build_lm(config: PretrainConfig, vocab_size: int, init_from: Optional[BiLM] 
     bilm = BiLM(config.model, dropout=t.dropout)
     if init_from is not None:
         bilm.load_state_dict(init_from.state_dict())
-    bilm.lstm.batched = lstm_settings(config)
+    bilm.lstm_settings = lstm_settings(config)
     return BidirectionalLM(bilm, vocab_size, t.adaptive_cutoffs, t.output_dropout, t.adaptive_div_value)
 
 
@@ -159,14 +156,14 @@ class Trainer:
             if not checkpoint.is_file():
                 raise TrainingError(f"--resume: no checkpoint at {checkpoint}. Start a new run without --resume.")
             # A resumed run keeps its own config; only [training] limits may change (to train longer).
-            config = PretrainConfig.from_file(self.output_dir / "config.cfg")
+            config = PretrainConfig.from_file(self.output_dir / RUN_CONFIG_NAME)
             for key, value in (resume_overrides or {}).items():
                 section, _, name = key.partition(".")
                 if section != "training" or not hasattr(config.training, name):
                     raise TrainingError(f"--resume can only change [training] settings (e.g. --training.max_steps); got --{key}.")
                 setattr(config.training, name, value)
             if resume_overrides and self.dist.is_main:
-                config.to_file(self.output_dir / "config.cfg")
+                config.to_file(self.output_dir / RUN_CONFIG_NAME)
             if seed is not None and seed != config.training.seed:
                 raise TrainingError(f"--resume with --seed {seed}, but the run was started with seed {config.training.seed}.")
         else:
@@ -187,7 +184,7 @@ class Trainer:
             torch.set_num_threads(t.torch_threads)
 
         # Data: rank 0 tokenises (and caches) first; the other ranks then read the cache.
-        cache = self.output_dir / "cache"
+        cache = self.output_dir / RUN_CACHE_DIR
         if self.dist.is_main:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             corpus = prepare_corpus(corpus_path, config, cache, self.progress)
@@ -200,7 +197,7 @@ class Trainer:
         else:
             train, dev = split_heldout(corpus, config.corpus.heldout_sentences)
         self.log(f"corpus: {corpus.stats.summary()}")
-        vocab_file = self.output_dir / "vocab.txt"
+        vocab_file = self.output_dir / VOCAB_NAME
         if resume:
             self.vocab = Vocabulary.from_file(vocab_file)
         else:
@@ -225,7 +222,7 @@ class Trainer:
         else:
             torch.manual_seed(t.seed + 1000 * self.dist.rank)  # per-rank dropout streams
             if self.dist.is_main:
-                config.to_file(self.output_dir / "config.cfg")
+                config.to_file(self.output_dir / RUN_CONFIG_NAME)
                 self.vocab.to_file(vocab_file)
         self.model = self.lm
         if self.dist.enabled:
@@ -259,9 +256,9 @@ class Trainer:
                 "metrics": metrics,
             }
             save_checkpoint_file(state, ckpt_dir / CHECKPOINT_NAME)
-            self.lm.bilm.save(self.output_dir / MODEL_DIR)
-            save_output_layer(self.lm.output, self.vocab, self.output_dir / MODEL_DIR)
-            with open(self.output_dir / "log.jsonl", "a", encoding="utf-8") as f:
+            self.lm.bilm.save(self.output_dir / RUN_MODEL_DIR)
+            save_output_layer(self.lm.output, self.vocab, self.output_dir / RUN_MODEL_DIR)
+            with open(self.output_dir / RUN_LOG_NAME, "a", encoding="utf-8") as f:
                 f.write(json.dumps(metrics) + "\n")
         self.dist.barrier()
 
@@ -325,11 +322,7 @@ class Trainer:
                     handlers[sig] = signal.signal(sig, self._request_stop)
                 except ValueError:  # not the main thread (e.g. inside some test runners)
                     pass
-        bar = None
-        if self.progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=t.max_steps, initial=self.step, unit="step", dynamic_ncols=True, mininterval=5.0)
+        bar = progress_bar(self.progress, every=5.0, total=t.max_steps, initial=self.step, unit="step")
         self.model.train()
         session_start = time.time()
         elapsed_at_start = self.elapsed
@@ -417,8 +410,8 @@ def load_run(run_dir: Union[str, Path], device: Union[str, torch.device] = "cpu"
     ckpt = run_dir / CHECKPOINT_DIR / CHECKPOINT_NAME
     if not ckpt.is_file():
         raise TrainingError(f"{run_dir} is not a pretraining run directory (no {ckpt}).")
-    config = PretrainConfig.from_file(run_dir / "config.cfg")
-    vocab = Vocabulary.from_file(run_dir / "vocab.txt")
+    config = PretrainConfig.from_file(run_dir / RUN_CONFIG_NAME)
+    vocab = Vocabulary.from_file(run_dir / VOCAB_NAME)
     lm = build_lm(config, len(vocab))
     state = load_checkpoint_file(ckpt, map_location=device)
     lm.load_state_dict(state["lm"])

@@ -11,6 +11,8 @@ from typing import Dict, List, Sequence, Union
 
 import numpy
 
+from ..atomic import write_text
+
 BOS, EOS, UNK = "<S>", "</S>", "<UNK>"
 SPECIALS = (BOS, EOS, UNK)
 
@@ -45,7 +47,7 @@ class Vocabulary:
         return numpy.fromiter((self.index.get(t, self.unk) for t in types), dtype=numpy.int64, count=len(types))
 
     def to_file(self, path: Union[str, Path]) -> None:
-        Path(path).write_text("\n".join(self.words) + "\n", encoding="utf-8")
+        write_text(path, "\n".join(self.words) + "\n")
 
     @classmethod
     def from_file(cls, path: Union[str, Path]) -> "Vocabulary":

@@ -17,17 +17,17 @@ def threads():
 @pytest.fixture
 def route_calls(monkeypatch):
     """The threads that ran the scripted LSTM route's two directions (one entry per call)."""
-    from spacy_elmo.bilm import direction_threads, fast_lstm
+    from spacy_elmo.bilm.fast import packed_lstm, threads as fast_threads
 
-    assert fast_lstm._scripted_route_checked()  # its one-time self-check is not counted as a call
+    assert packed_lstm._scripted_route_checked()  # its one-time self-check is not counted as a call
     calls = []
-    original = direction_threads.run_both
+    original = fast_threads.run_both
 
     def counting(fn, first, second):
         calls.append(threading.get_ident())
         return original(fn, first, second)
 
-    monkeypatch.setattr(direction_threads, "run_both", counting)
+    monkeypatch.setattr(fast_threads, "run_both", counting)
     return calls
 
 
@@ -41,9 +41,10 @@ def routes(monkeypatch):
     - products: ``"onednn matmul"`` / ``"torch matmul"`` (what ``onednn.usable`` decided), and the
       oneDNN op that served them, ``"onednn pointwise"`` or ``"onednn mkldnn_linear"``.
     """
-    from spacy_elmo.bilm import fast_lstm, lstm, model, onednn
+    from spacy_elmo.bilm import lstm, model
+    from spacy_elmo.bilm.fast import onednn, packed_lstm
 
-    assert fast_lstm._scripted_route_checked()  # its one-time self-check is not counted
+    assert packed_lstm._scripted_route_checked()  # its one-time self-check is not counted
     counts = Counter()
 
     def counting(name, fn):
@@ -53,8 +54,8 @@ def routes(monkeypatch):
 
         return wrapper
 
-    monkeypatch.setattr(fast_lstm, "_scripted_bilstm", counting("scripted lstm", fast_lstm._scripted_bilstm))
-    monkeypatch.setattr(fast_lstm, "_stepwise_bilstm", counting("stepwise lstm", fast_lstm._stepwise_bilstm))
+    monkeypatch.setattr(packed_lstm, "_scripted_bilstm", counting("scripted lstm", packed_lstm._scripted_bilstm))
+    monkeypatch.setattr(packed_lstm, "_stepwise_bilstm", counting("stepwise lstm", packed_lstm._stepwise_bilstm))
     monkeypatch.setattr(lstm.BiLstmStack, "forward", counting("exact lstm", lstm.BiLstmStack.forward))
     monkeypatch.setattr(model, "fast_char_cnn", counting("fast char cnn", model.fast_char_cnn))
     if onednn._POINTWISE is not None:

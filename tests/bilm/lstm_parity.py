@@ -10,7 +10,7 @@ from typing import Dict, List, Optional, Sequence
 import torch
 
 from spacy_elmo.bilm import BiLMOptions
-from spacy_elmo.bilm.batched_lstm import BatchedSettings
+from spacy_elmo.bilm.fast.batched_lstm import BatchedSettings, run_bilstm
 from spacy_elmo.bilm.lstm import BiLstmStack
 
 
@@ -34,12 +34,11 @@ def random_stack(options: BiLMOptions, dropout: float = 0.0, seed: int = 0, scal
 def run_with_grads(stack: BiLstmStack, inputs: torch.Tensor, lengths: torch.Tensor, states, settings: BatchedSettings, seed: int = 1):
     """One forward (seeded: same dropout draws) and backward of a random linear loss over every output
     and final state. Returns the detached outputs, final states and every gradient, in a fixed order."""
-    stack.batched = settings
     stack.zero_grad(set_to_none=True)
     x = inputs.detach().clone().requires_grad_(True)
     given = [(h.detach().clone().requires_grad_(True), c.detach().clone().requires_grad_(True)) for h, c in states] if states else None
     torch.manual_seed(seed)
-    forward, backward, final = stack(x, lengths, given)
+    forward, backward, final = run_bilstm(stack, x, lengths, given, settings)
     generator = torch.Generator(device=x.device).manual_seed(seed + 1)
     pieces = forward + backward + [t for pair in final for t in pair]
     loss = sum((p.float() * torch.randn(p.shape, generator=generator, device=p.device)).sum() for p in pieces)

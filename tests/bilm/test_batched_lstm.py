@@ -6,8 +6,8 @@ import sys
 import pytest
 import torch
 
-from spacy_elmo.bilm import batched_lstm
-from spacy_elmo.bilm.batched_lstm import BatchedSettings, pad_to_bucket, run_layer, step_mask
+from spacy_elmo.bilm.fast import batched_lstm
+from spacy_elmo.bilm.fast.batched_lstm import BatchedSettings, pad_to_bucket, run_bilstm, run_layer, step_mask
 
 from .lstm_parity import max_differences, random_case, random_stack, random_states, small_options
 
@@ -54,9 +54,8 @@ def test_clipping_is_active_in_the_compared_case(routes):
     options = small_options(cell_clip=0.5, proj_clip=0.05)
     stack = random_stack(options, scale=1.0)
     inputs, lengths = random_case(*CASES["mixed"][:2], options.projection_dim, CASES["mixed"][2])
-    stack.batched = BatchedSettings(impl="batched")
     with torch.no_grad():
-        forward, _, final = stack(inputs, lengths)
+        forward, _, final = run_bilstm(stack, inputs, lengths, None, BatchedSettings(impl="batched"))
     assert float(forward[0].abs().max()) == pytest.approx(0.05)
     assert float(final[0][1].abs().max()) == pytest.approx(0.5)
     assert_equal_to_loop(max_differences(stack, inputs, lengths, BatchedSettings(impl="batched")))
@@ -74,8 +73,7 @@ def test_with_dropout_given_states_three_layers_and_no_skip_connections(routes):
 def test_the_loop_route_does_not_use_the_batched_code(routes):
     stack = random_stack(small_options())
     inputs, lengths = random_case(2, 3, 8, [3, 2])
-    stack.batched = BatchedSettings(impl="loop")
-    stack(inputs, lengths)
+    run_bilstm(stack, inputs, lengths, None, BatchedSettings(impl="loop"))
     assert not routes
 
 
@@ -121,7 +119,7 @@ def test_an_unknown_impl_names_the_choices():
 @pytest.mark.slow
 def test_compiled_cell_equals_the_step_loop(routes):
     """torch.compile of the pointwise parts (inductor; about a minute on a 2-core CPU)."""
-    from spacy_elmo.bilm.batched_lstm import compiled_steps
+    from spacy_elmo.bilm.fast.batched_lstm import compiled_steps
 
     try:
         cell, _ = compiled_steps()
@@ -145,9 +143,10 @@ def test_cuda_graphs_equal_the_step_loop(routes):
     assert routes["graph-capture"] == 2 and routes["batched-graphed"] == 4  # one bucket, both layers
 
 
+@pytest.mark.slow
 def test_the_bilm_package_imports_neither_spacy_nor_thinc():
     code = (
-        "import sys; import spacy_elmo.bilm.batched_lstm, spacy_elmo.bilm.lstm; "
+        "import sys; import spacy_elmo.bilm.fast.batched_lstm, spacy_elmo.bilm.lstm; "
         "bad = [m for m in ('spacy', 'thinc') if m in sys.modules]; assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
@@ -165,11 +164,11 @@ INFERENCE_SENTENCES = [
 def test_inference_on_the_batched_route_matches_the_exact_path(tiny_bilm, routes, monkeypatch, stateful):
     """The CUDA inference route (here forced onto the CPU): within 1e-5 of the training code path,
     including the stateless shortcut that skips each direction's boundary step."""
-    from spacy_elmo.bilm import fast_lstm
+    from spacy_elmo.bilm.fast import packed_lstm
 
     from tests.helpers import assert_arrays_close, on_exact_path
 
-    monkeypatch.setattr(fast_lstm, "BATCHED_DEVICES", ("cpu",))
+    monkeypatch.setattr(packed_lstm, "BATCHED_DEVICES", ("cpu",))
     fast = tiny_bilm.embed_sentences(INFERENCE_SENTENCES, batch_size=3, stateful=stateful)
     assert routes["inference-batched"] == 2 and routes["batched"] == 4  # 2 batches x 2 layers
     tiny_bilm.reset_states()

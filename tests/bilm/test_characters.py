@@ -5,7 +5,7 @@ from spacy_elmo.bilm.characters import (
     BOS_CHAR, BOW_CHAR, EOS_CHAR, EOW_CHAR, PAD_CHAR, add_sentence_boundaries, boundary_char_ids,
     sentences_to_char_ids, token_to_char_ids,
 )
-from spacy_elmo.bilm.errors import CharacterError
+from spacy_elmo.errors import CharacterError
 
 
 def test_ascii_token_is_bytes_between_word_markers_shifted_by_one():

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from spacy_elmo.bilm import BiLM
-from spacy_elmo.bilm.fast_char_cnn import fast_char_cnn
+from spacy_elmo.bilm.fast.char_cnn import fast_char_cnn
 from tests.helpers import assert_arrays_close, on_exact_path, random_bilm, stateful_runs_fast_and_exact
 
 SENTENCES = [
@@ -155,7 +155,7 @@ def test_bfloat16_opt_in_runs_the_fast_path_close_to_fp32(tiny_bilm, routes):
      ("mkl", "stepwise lstm", "torch matmul")],
 )
 def test_every_matmul_route_gives_the_exact_numbers(tiny_bilm, monkeypatch, routes, route, lstm_route, product_route):
-    from spacy_elmo.bilm import onednn
+    from spacy_elmo.bilm.fast import onednn
 
     if route == "mkldnn_linear":
         monkeypatch.setattr(onednn, "_POINTWISE", None)

@@ -8,8 +8,9 @@ import time
 import pytest
 import torch
 
-from spacy_elmo.bilm import BiLM, direction_threads, lstm_direction
-from spacy_elmo.bilm.fast_lstm import fast_bilstm
+from spacy_elmo.bilm import BiLM
+from spacy_elmo.bilm.fast import lstm_direction, threads as fast_threads
+from spacy_elmo.bilm.fast.packed_lstm import fast_bilstm
 from tests.helpers import assert_arrays_close, needs_reference, on_exact_path, random_bilm, stateful_runs_fast_and_exact, tiny_options
 
 SENTENCES = [
@@ -64,9 +65,9 @@ def test_all_padding_batch_runs(tiny_bilm, route_calls):
 def test_more_empty_rows_than_real_steps(tiny_bilm, monkeypatch, scripted):
     """One 1-token row and three all-padding rows: 1 packed step, 4 rows asking for their last one."""
     if not scripted:
-        from spacy_elmo.bilm import fast_lstm
+        from spacy_elmo.bilm.fast import packed_lstm
 
-        monkeypatch.setattr(fast_lstm, "_scripted_usable", lambda inputs: False)
+        monkeypatch.setattr(packed_lstm, "_scripted_usable", lambda inputs: False)
     ids = tiny_bilm.char_ids([["a"]])
     ids = torch.cat([ids, torch.zeros(3, *ids.shape[1:], dtype=ids.dtype)])
     torch.manual_seed(7)
@@ -81,7 +82,7 @@ def test_more_empty_rows_than_real_steps(tiny_bilm, monkeypatch, scripted):
 
 def test_a_route_that_fails_its_self_check_is_replaced_by_the_step_loop(tiny_bilm, monkeypatch):
     """If the private oneDNN ops ever change meaning, users get the step loop and a warning, not wrong vectors."""
-    from spacy_elmo.bilm import fast_lstm
+    from spacy_elmo.bilm.fast import packed_lstm
 
     real = lstm_direction.scripted()
 
@@ -90,19 +91,19 @@ def test_a_route_that_fails_its_self_check_is_replaced_by_the_step_loop(tiny_bil
         return [o + 0.01 for o in outputs], final_h, final_c
 
     monkeypatch.setattr(lstm_direction, "scripted", lambda: broken)
-    monkeypatch.setattr(fast_lstm, "_SELF_CHECK", None)
+    monkeypatch.setattr(packed_lstm, "_SELF_CHECK", None)
     with pytest.warns(RuntimeWarning, match="self-check"):
         fast = tiny_bilm.embed_sentences(SENTENCES)
-    assert fast_lstm._SELF_CHECK is False
+    assert packed_lstm._SELF_CHECK is False
     slow = on_exact_path(tiny_bilm, lambda: tiny_bilm.embed_sentences(SENTENCES))
     assert_arrays_close(fast, slow)
 
 
 def test_the_real_route_passes_its_self_check(monkeypatch):
-    from spacy_elmo.bilm import fast_lstm
+    from spacy_elmo.bilm.fast import packed_lstm
 
-    monkeypatch.setattr(fast_lstm, "_SELF_CHECK", None)
-    assert fast_lstm._scripted_route_checked()
+    monkeypatch.setattr(packed_lstm, "_SELF_CHECK", None)
+    assert packed_lstm._scripted_route_checked()
 
 
 def test_a_model_made_under_inference_mode_runs_the_fast_route(route_calls):
@@ -176,13 +177,13 @@ def test_caller_thread_settings_are_unchanged(tiny_bilm, threads):
 
 def test_one_thread_runs_both_directions_in_the_calling_thread(threads):
     threads(1)
-    where = direction_threads.run_both(lambda: threading.get_ident(), (), ())
+    where = fast_threads.run_both(lambda: threading.get_ident(), (), ())
     assert where == (threading.get_ident(), threading.get_ident())
 
 
 def test_two_threads_run_directions_in_workers_with_one_thread_each(threads):
     threads(2)
-    seen = direction_threads.run_both(lambda: (threading.get_ident(), torch.get_num_threads()), (), ())
+    seen = fast_threads.run_both(lambda: (threading.get_ident(), torch.get_num_threads()), (), ())
     assert all(ident != threading.get_ident() and n == 1 for ident, n in seen)
     assert torch.get_num_threads() == 2
 
@@ -194,7 +195,7 @@ def test_worker_errors_reach_the_caller(threads):
         raise ValueError("boom")
 
     with pytest.raises(ValueError, match="boom"):
-        direction_threads.run_both(fail, (), ())
+        fast_threads.run_both(fail, (), ())
     seen = []
     later = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
     later.start()
@@ -205,12 +206,12 @@ def test_worker_errors_reach_the_caller(threads):
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_forked_child_does_not_wait_on_the_parents_worker_threads(threads):
     threads(2)
-    direction_threads.run_both(lambda: None, (), ())  # the parent's worker threads exist now
+    fast_threads.run_both(lambda: None, (), ())  # the parent's worker threads exist now
     pid = os.fork()
     if pid == 0:  # child: a pool inherited as is would queue the work and never run it
         code = 1
         try:
-            code = 0 if direction_threads.run_both(lambda: 7, (), ()) == (7, 7) else 1
+            code = 0 if fast_threads.run_both(lambda: 7, (), ()) == (7, 7) else 1
         finally:
             os._exit(code)
     deadline = time.monotonic() + 30

@@ -3,6 +3,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 import spacy_elmo
 
 
@@ -13,6 +15,7 @@ def test_version_names_the_package_and_what_it_runs_on(cli):
     assert result.stdout.split()[1] == spacy_elmo.__version__
 
 
+@pytest.mark.slow
 def test_version_from_the_shell():
     proc = subprocess.run([sys.executable, "-m", "spacy_elmo", "--version"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import typer
 
 from spacy_elmo.cli import _app, app
@@ -25,23 +26,26 @@ def test_the_command_table_names_exactly_the_registered_commands():
     assert set(typer.main.get_group(app).commands) == set(_app.COMMANDS)
 
 
+@pytest.mark.slow
 def test_importing_the_package_and_the_cli_loads_no_spacy_and_no_command_module():
     loaded = json.loads(fresh_python(
         "import json, sys, spacy_elmo, spacy_elmo.cli\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('spacy', 'thinc') or m.startswith('spacy_elmo.cli.'))))"
     ))
-    assert loaded == ["spacy_elmo.cli._app"]
+    assert loaded == ["spacy_elmo.cli._app", "spacy_elmo.cli._common"]  # the app and how every command prints errors
 
 
+@pytest.mark.slow
 def test_running_a_command_imports_only_its_own_module():
     loaded = json.loads(fresh_python(
         "import json, sys\nfrom spacy_elmo.cli import app\n"
         "try:\n    app(['pretrain', '--help'])\nexcept SystemExit:\n    pass\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.startswith('spacy_elmo.cli.'))))"
     ).splitlines()[-1])
-    assert loaded == ["spacy_elmo.cli._app", "spacy_elmo.cli.pretrain"]
+    assert loaded == ["spacy_elmo.cli._app", "spacy_elmo.cli._common", "spacy_elmo.cli.pretrain"]
 
 
+@pytest.mark.slow
 def test_spacy_finds_the_component_through_entry_points_in_a_fresh_process():
     out = fresh_python(
         "import spacy\nnlp = spacy.blank('en')\nnlp.add_pipe('elmo')\ndoc = nlp('Hello world .')\n"

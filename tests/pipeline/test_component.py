@@ -4,7 +4,7 @@ import pytest
 import spacy
 
 from spacy_elmo import ElmoError, load_bilm
-from spacy_elmo.pipeline.splitting import window_spans
+from spacy_elmo.layers.splitting import window_spans
 from tests.helpers import REFERENCE, needs_reference
 
 TEXTS = [
@@ -251,7 +251,7 @@ def test_frozen_cache_avoids_recomputing(tiny_nlp):
 
 
 def test_cache_is_bounded_and_keeps_entries_once_full():
-    from spacy_elmo.pipeline.cache import LayerCache
+    from spacy_elmo.layers.cache import LayerCache
 
     cache = LayerCache(max_mb=0.01)  # ~10 kB
     stored = [cache.put(("w", str(i)), numpy.zeros((3, 2, 100), dtype="f")) for i in range(50)]  # 2.4 kB each

@@ -62,6 +62,7 @@ def test_config_without_weights_names_the_setting(monkeypatch):
         spacy.util.load_model_from_config(config, auto_fill=True)
 
 
+@pytest.mark.slow
 def test_entry_points_work_without_importing_spacy_elmo(tiny_model, tmp_path):
     """A fresh process that only imports spaCy finds the factory and architectures, and reads DocBins."""
     import subprocess

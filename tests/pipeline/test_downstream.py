@@ -113,7 +113,7 @@ def test_pooled_bow_textcat_trains_both_branches_and_round_trips(tiny_model, tmp
 
 
 def test_pooled_bow_rejects_bad_settings():
-    from spacy_elmo.pipeline.downstream import TextCatPooledBOW_v1
+    from spacy_elmo.layers.downstream import TextCatPooledBOW_v1
     from spacy_elmo.pipeline import ElmoListener
 
     with pytest.raises(ValueError, match="hidden_width"):

@@ -97,6 +97,28 @@ def test_mix_equals_core_scalar_mix_forward_and_backward(layer_norm):
     numpy.testing.assert_allclose(listener.get_grad("gamma"), mix.gamma.grad.numpy(), atol=1e-4)
 
 
+def test_the_listener_drops_a_batch_after_its_backprop():
+    """The layers of a training batch do not live on until the next batch; a newer batch is never dropped."""
+    layers = [numpy.ones((3, 2, 4), dtype="f")]
+    listener = ElmoListener("*", None)
+    listener.set_upstream_dims(3, 4)
+    listener.initialize()
+    docs = [spacy.blank("en").make_doc("a b")]
+    listener.receive(ElmoListener.get_batch_id(docs), layers, None)
+    outputs, backprop = listener(docs, is_train=True)
+    assert listener._outputs is layers
+    backprop([numpy.ones_like(o) for o in outputs])
+    assert listener._outputs is None and listener._backprop is None and listener._batch_id is None
+    with pytest.raises(ValueError, match="got neither outputs"):  # nothing stale is reused
+        listener(docs, is_train=True)
+    other = [spacy.blank("en").make_doc("c d e")]  # received again, then a newer batch arrives before backprop
+    listener.receive(ElmoListener.get_batch_id(docs), layers, None)
+    _, backprop = listener(docs, is_train=True)
+    listener.receive(ElmoListener.get_batch_id(other), [numpy.ones((3, 3, 4), dtype="f")], None)
+    backprop([numpy.ones((2, 4), dtype="f")])
+    assert listener._batch_id == ElmoListener.get_batch_id(other)
+
+
 def test_layer_dropout_only_in_training():
     layers = [numpy.random.default_rng(1).normal(size=(3, 6, 4)).astype("f")]
     listener = ElmoListener("*", None, layer_dropout=0.5)

@@ -14,19 +14,29 @@ from thinc.api import Config
 
 from spacy_elmo.pipeline.pipe import make_elmo
 from spacy_elmo.pipeline.settings import LEGACY_SETTINGS, ElmoSettings
-from spacy_elmo.pipeline.splitting import SentenceSplitter, WindowSplitter
+from spacy_elmo.layers.splitting import SentenceSplitter, WindowSplitter
 
 TEXT = "The river bank was muddy. The bank raised its rates again!"
 
 
+# The documented defaults (README, "Using the component"), written out: not recomputed from ElmoSettings.
+DOCUMENTED_DEFAULTS = {
+    "weights": None, "options_file": None, "weight_file": None, "frozen": True, "trainable_layers": None,
+    "learn_rate_scale": 1.0, "stateful": False, "batch_size": 64, "max_batch_tokens": 4096,
+    "split": None,  # null: not given, i.e. spacy-elmo.sentences.v1 with its own defaults (or the old top-level keys)
+    "cache_size_mb": 512.0, "output_mix": "mean", "set_vector_hooks": True,
+}
+OLD_TOP_LEVEL_SETTINGS = ["split_sentences", "window_size", "window_overlap"]
+
+
 def test_one_declaration_feeds_the_factory_signature_and_default_config():
-    fields = [f.name for f in dataclasses.fields(ElmoSettings)]
     params = list(inspect.signature(make_elmo).parameters)
-    assert params == ["nlp", "name", "model", *fields, *LEGACY_SETTINGS]
-    meta = spacy.blank("en").get_factory_meta("elmo")
-    for f in dataclasses.fields(ElmoSettings):
-        default = meta.default_config[f.name]
-        assert default == (None if f.name == "split" else f.default), f.name  # split: null = not given
+    assert params == ["nlp", "name", "model", *DOCUMENTED_DEFAULTS, *OLD_TOP_LEVEL_SETTINGS]
+    assert [f.name for f in dataclasses.fields(ElmoSettings)] == list(DOCUMENTED_DEFAULTS)
+    assert list(LEGACY_SETTINGS) == OLD_TOP_LEVEL_SETTINGS
+    default_config = dict(spacy.blank("en").get_factory_meta("elmo").default_config)
+    assert default_config.pop("model") == {"@architectures": "spacy-elmo.BiLM.v1", "dropout": 0.0}
+    assert default_config == DOCUMENTED_DEFAULTS
 
 
 def test_the_pipe_and_the_thinc_model_share_one_settings_object(tiny_nlp):
@@ -146,14 +156,15 @@ def test_a_splitter_cuts_too_long_sequences_into_windows(tiny_model):
 
 
 # -- forked workers: an explicit choice, not a side effect of importing ------------------------------------
+@pytest.mark.slow
 def test_the_fork_handler_is_installed_by_the_component_not_by_import(tiny_model):
     script = f"""
 import spacy, spacy_elmo.pipeline
-from spacy_elmo.pipeline import forking
-assert not forking._installed, "installed at import"
+from spacy_elmo.bilm.fast import threads
+assert not threads._installed, "installed at import"
 nlp = spacy.blank("en")
 nlp.add_pipe("elmo", config={{"weights": {str(tiny_model)!r}}})
-assert forking._installed and forking.forked_worker_threads() == 1
+assert threads._installed and threads.forked_worker_threads() == 1
 import os, torch
 torch.set_num_threads(3)
 pid = os.fork()
@@ -161,7 +172,7 @@ if pid == 0:
     os._exit(0 if torch.get_num_threads() == 1 else 1)
 _, status = os.waitpid(pid, 0)
 assert os.waitstatus_to_exitcode(status) == 0, "child kept the parent's threads"
-forking.set_forked_worker_threads(None)
+threads.set_forked_worker_threads(None)
 pid = os.fork()
 if pid == 0:
     os._exit(0 if torch.get_num_threads() == 3 else 1)
@@ -176,8 +187,9 @@ print("ok")
     assert out.stdout.strip() == "ok"
 
 
+@pytest.mark.slow
 def test_the_environment_variable_sets_the_choice():
-    script = "from spacy_elmo.pipeline import forking; print(forking.forked_worker_threads())"
+    script = "from spacy_elmo.bilm.fast import threads; print(threads.forked_worker_threads())"
     env = dict(__import__("os").environ)
     for value, expected in [("", "1"), ("4", "4"), ("none", "None")]:
         env["SPACY_ELMO_FORKED_WORKER_THREADS"] = value
@@ -191,6 +203,7 @@ def test_default_config_block_is_a_valid_config():
     assert Config().from_str(config.to_str())["components"]["elmo"]["split"] is None  # null: the default block
 
 
+@pytest.mark.slow
 def test_splitters_resolve_through_entry_points_without_importing_spacy_elmo():
     script = """
 import sys, spacy

@@ -3,7 +3,10 @@
 Each project is copied into a temporary directory and run end to end (convert, spacy
 pretrain on a few lines of the LM corpus, the three models with a few training steps,
 evaluation, report) with a tiny random biLM in place of the default model, so the test
-checks the wiring, not the scores. The full runs are in BENCHMARKS.md, not here.
+checks the wiring, not the scores: each model was trained as its config says (ELMo only in the
+ELMo model, the pretrained tok2vec only in the pretrain model), the scores are consistent in
+themselves, and results.md reports exactly what the per-seed files hold. The full runs are in
+BENCHMARKS.md, not here.
 """
 from __future__ import annotations
 
@@ -41,6 +44,7 @@ def run_project(name: str, tmp_path: Path, elmo_config: str, bilm_dir: Path, **o
     project = tmp_path / name
     shutil.copytree(PROJECTS / name, project, ignore=shutil.ignore_patterns(
         "corpus", "pretrain", "training", "metrics", "project.lock", "results.*", "__pycache__"))
+    shutil.copytree(PROJECTS / "common", tmp_path / "common", ignore=shutil.ignore_patterns("__pycache__"))  # ../common
     variables = {
         "lm_corpus": DATA / "lm-corpus" / "train.txt",
         "elmo_config": ROOT / "configs" / elmo_config,
@@ -68,6 +72,33 @@ def result_rows(results_md: Path) -> dict:
     return rows
 
 
+def check_models_were_trained_as_configured(project: Path, metric: str) -> None:
+    """ELMo in the ELMo model only, the pretrained tok2vec in the pretrain model only; each run timed, and the
+    metrics file of each seed names the model it scored."""
+    from spacy.util import load_config
+
+    for model in ("baseline", "pretrain", "elmo"):
+        seed = project / "training" / model / "seed1"
+        config = load_config(seed / "model-best" / "config.cfg", interpolate=False)
+        assert ("elmo" in config["nlp"]["pipeline"]) == (model == "elmo"), (model, config["nlp"]["pipeline"])
+        init_tok2vec = config["paths"].get("init_tok2vec")
+        assert (init_tok2vec not in (None, "null", "")) == (model == "pretrain"), (model, init_tok2vec)
+        assert json.loads((seed / "train_time.json").read_text())["wall_s"] > 0
+        scores = json.loads((project / "metrics" / model / "seed1.json").read_text())
+        assert Path(scores["model"]).parts[-3:] == (model, "seed1", "model-best")
+        assert scores["n_words"] > 0 and 0.0 <= scores[metric] <= 1.0
+
+
+def check_report_holds_the_metrics(project: Path, rows: dict, labels: dict, keys: list) -> None:
+    """Each results.md cell is the per-seed file's value, in percent (one seed: no sd)."""
+    for model, label in labels.items():
+        scores = json.loads((project / "metrics" / model / "seed1.json").read_text())
+        cells = rows[label]
+        assert cells[0] == "1"
+        assert [float(c) for c in cells[1 : 1 + len(keys)]] == [float(f"{100 * scores[k]:.2f}") for k in keys], (label, cells)
+        assert float(cells[-1]) == round(scores["words_per_s"])
+
+
 def check_chart(project: Path) -> None:
     try:
         import matplotlib  # noqa: F401
@@ -77,39 +108,43 @@ def check_chart(project: Path) -> None:
         assert (project / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 @needs_data("conll2003")
 def test_conll2003_ner_project_smoke(tmp_path, tiny_bilm_dir):
     project = run_project("conll2003_ner", tmp_path, "ner_elmo.cfg", tiny_bilm_dir,
                           data_dir=DATA / "conll2003", limit=3)
     rows = result_rows(project / "results.md")
-    for label in ("CNN tok2vec (baseline)", "CNN tok2vec + `spacy pretrain`",
-                  "CNN tok2vec + ELMo listener (ner_elmo.cfg)"):
-        assert label in rows, f"{label!r} missing from results.md: {sorted(rows)}"
-        seeds, p, r, f = rows[label][:4]
-        assert seeds == "1"
-        assert all(0.0 <= float(x) <= 100.0 for x in (p, r, f))
-    for model in ("baseline", "pretrain", "elmo"):
+    labels = {"baseline": "CNN tok2vec (baseline)", "pretrain": "CNN tok2vec + `spacy pretrain`",
+              "elmo": "CNN tok2vec + ELMo listener (ner_elmo.cfg)"}
+    assert set(labels.values()) <= set(rows), f"models missing from results.md: {sorted(rows)}"
+    check_report_holds_the_metrics(project, rows, labels, ["ents_p", "ents_r", "ents_f"])
+    check_models_were_trained_as_configured(project, "ents_f")
+    for model in labels:
         scores = json.loads((project / "metrics" / model / "seed1.json").read_text())
         assert scores["n_docs"] == 3 and scores["words_per_s"] > 0
-        assert set(scores) >= {"ents_p", "ents_r", "ents_f", "ents_per_type"}
+        p, r, f = scores["ents_p"], scores["ents_r"], scores["ents_f"]
+        assert f == pytest.approx(2 * p * r / (p + r) if p + r else 0.0, abs=1e-9)  # F1 of its own P and R
+        assert set(scores["ents_per_type"]) <= {"PER", "LOC", "ORG", "MISC"}
     assert (project / "pretrain" / "model-last.bin").stat().st_size > 0
     check_chart(project)
 
 
+@pytest.mark.slow
 @needs_data("movie_reviews")
 def test_movie_reviews_textcat_project_smoke(tmp_path, tiny_bilm_dir):
     project = run_project("movie_reviews_textcat", tmp_path, "textcat_elmo.cfg", tiny_bilm_dir,
                           data_dir=DATA / "movie_reviews", limit=3)
     rows = result_rows(project / "results.md")
-    for label in ("ensemble, CNN tok2vec (baseline)", "ensemble, CNN tok2vec + `spacy pretrain`",
-                  "ensemble, CNN tok2vec + ELMo listener (textcat_elmo.cfg)"):
-        assert label in rows, f"{label!r} missing from results.md: {sorted(rows)}"
-        seeds, accuracy, macro_f = rows[label][:3]
-        assert seeds == "1"
-        assert 0.0 <= float(accuracy) <= 100.0 and 0.0 <= float(macro_f) <= 100.0
-    for model in ("baseline", "pretrain", "elmo"):
+    labels = {"baseline": "ensemble, CNN tok2vec (baseline)", "pretrain": "ensemble, CNN tok2vec + `spacy pretrain`",
+              "elmo": "ensemble, CNN tok2vec + ELMo listener (textcat_elmo.cfg)"}
+    assert set(labels.values()) <= set(rows), f"models missing from results.md: {sorted(rows)}"
+    check_report_holds_the_metrics(project, rows, labels, ["accuracy", "macro_f"])
+    check_models_were_trained_as_configured(project, "accuracy")
+    for model in labels:
         scores = json.loads((project / "metrics" / model / "seed1.json").read_text())
         assert scores["n_docs"] == 6 and scores["words_per_s"] > 0
+        assert scores["accuracy"] * 6 == pytest.approx(round(scores["accuracy"] * 6))  # a share of 6 reviews
+        assert set(scores["f_per_type"]) == {"pos", "neg"}
     check_chart(project)
     # the dev-only bag-of-words reference: one dev macro F1 per epoch
     proc = subprocess.run([sys.executable, "-m", "weasel", "run", "bow-reference", str(project)],

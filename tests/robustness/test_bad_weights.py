@@ -9,7 +9,7 @@ from spacy.training import Example
 from thinc.api import Config
 
 from spacy_elmo.bilm import load_bilm, save_original
-from spacy_elmo.bilm.errors import ElmoError, OptionsError, WeightFileError
+from spacy_elmo.errors import ElmoError, OptionsError, WeightFileError
 from tests.helpers import save_tiny_model
 from tests.helpers import TINY_TEXTCAT_LISTENER_CFG
 

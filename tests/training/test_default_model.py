@@ -2,7 +2,7 @@
 import numpy
 import pytest
 
-from spacy_elmo.bilm.errors import ElmoError
+from spacy_elmo.errors import ElmoError
 
 
 PACKAGED = {"en_elmo_small": 256, "en_elmo_medium": 512}  # name -> output width

@@ -3,7 +3,7 @@ and gradients on either LSTM route, and bad values fail early with the choices n
 import pytest
 import torch
 
-from spacy_elmo.bilm import batched_lstm
+from spacy_elmo.bilm.fast import batched_lstm
 from spacy_elmo.training.config import PretrainConfig
 from spacy_elmo.training.trainer import TrainingError, autocast_context, build_lm, lstm_settings
 
@@ -38,7 +38,7 @@ def test_batched_and_loop_routes_give_the_same_loss_and_gradients():
 
 def test_the_default_config_trains_on_the_batched_route():
     assert PretrainConfig().training.lstm_impl == "batched"
-    assert build_lm(PretrainConfig(model=tiny_options()), 30).bilm.lstm.batched.impl == "batched"
+    assert build_lm(PretrainConfig(model=tiny_options()), 30).bilm.lstm_settings.impl == "batched"
 
 
 def test_bad_settings_name_the_choices():

@@ -51,12 +51,14 @@ def no_spacy(tmp_path):
     return run
 
 
+@pytest.mark.slow
 def test_the_blocker_really_blocks_spacy(no_spacy):
     result = no_spacy(code="import spacy")
     assert result.returncode != 0 and "blocked by the test" in result.stderr
     assert no_spacy.attempts() == ["spacy"]
 
 
+@pytest.mark.slow
 def test_pretrain_eval_export_and_init_from_run_without_spacy(no_spacy, tmp_path):
     corpus = write_corpus(tmp_path / "corpus.txt", 120, seed=1)
     run_dir, out = tmp_path / "run", tmp_path / "exported"
@@ -82,6 +84,7 @@ def test_pretrain_eval_export_and_init_from_run_without_spacy(no_spacy, tmp_path
     assert no_spacy.attempts() == [], "something on the spaCy-free path tried to import spaCy or its dependencies"
 
 
+@pytest.mark.slow
 def test_a_command_that_needs_spacy_says_what_to_install_in_one_line(no_spacy, tmp_path):
     corpus = write_corpus(tmp_path / "corpus.txt", 20)
     result = no_spacy("pretrain", corpus, tmp_path / "run", "--config", ROOT / "configs" / "pretrain" / "tiny.cfg", "--no-progress")
@@ -91,6 +94,7 @@ def test_a_command_that_needs_spacy_says_what_to_install_in_one_line(no_spacy, t
     assert "spacy" in no_spacy.attempts()
 
 
+@pytest.mark.slow
 def test_help_lists_every_command_without_spacy(no_spacy):
     result = no_spacy("--help")
     assert result.returncode == 0, result.stderr

@@ -1,85 +1,33 @@
-"""Score a trained NER pipeline on a held-out DocBin and time it with nlp.pipe.
+"""Score a trained NER pipeline on a held-out DocBin and time it with nlp.pipe (``../common/scoring.py``).
 
-Predictions run on the gold tokenisation (Doc objects built from the gold
-words), so the scores are comparable with the CoNLL-2003 literature. Speed is
-words per second of ``nlp.pipe`` over the whole set after a short warm-up,
-timed apart from scoring.
+Predictions run on the gold tokenisation (Doc objects built from the gold words), so the scores are
+comparable with the CoNLL-2003 literature.
 """
 from __future__ import annotations
 
-import json
-import time
+import sys
 from pathlib import Path
 
 import typer
 
-
-def evaluate(model_path: Path, data_path: Path, output_path: Path, batch_size: int) -> None:
-    import spacy
-    from spacy.scorer import Scorer
-    from spacy.tokens import Doc, DocBin
-    from spacy.training import Example
-
-    nlp = spacy.load(model_path)
-    gold = list(DocBin().from_disk(data_path).get_docs(nlp.vocab))
-    if not gold:
-        raise SystemExit(f"{data_path} holds no docs")
-
-    def fresh():
-        return [Doc(nlp.vocab, words=[t.text for t in g], spaces=[bool(t.whitespace_) for t in g]) for g in gold]
-
-    list(nlp.pipe(fresh()[:8], batch_size=batch_size))  # warm-up: lazy init, allocator, caches
-    inputs = fresh()
-    start = time.perf_counter()
-    predicted = list(nlp.pipe(inputs, batch_size=batch_size))
-    seconds = time.perf_counter() - start
-    n_words = sum(len(d) for d in predicted)
-
-    scores = Scorer(nlp).score([Example(p, g) for p, g in zip(predicted, gold)])
-    result = {
-        "model": str(model_path),
-        "data": str(data_path),
-        "n_docs": len(gold),
-        "n_words": n_words,
-        "seconds": round(seconds, 3),
-        "words_per_s": round(n_words / seconds, 1),
-        "ents_p": scores["ents_p"],
-        "ents_r": scores["ents_r"],
-        "ents_f": scores["ents_f"],
-        "ents_per_type": scores["ents_per_type"],
-    }
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    output_path.write_text(json.dumps(result, indent=2))
-    print(f"{model_path}: P {100 * result['ents_p']:.2f} R {100 * result['ents_r']:.2f} "
-          f"F {100 * result['ents_f']:.2f}  {result['words_per_s']:.0f} words/s -> {output_path}")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "common"))
+from scoring import Scoring, evaluate_command  # noqa: E402
 
 
-def main(
-    model_dir: Path = typer.Argument(..., file_okay=False, help="training/<model>: one seed*/ per run"),
-    data_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Gold .spacy file, e.g. testb.spacy"),
-    metrics_dir: Path = typer.Argument(..., file_okay=False, help="Scores go to <metrics_dir>/seed<N>.json"),
-    batch_size: int = typer.Option(64, "--batch-size", help="nlp.pipe batch size (docs)"),
-    gpu_id: int = typer.Option(-1, "--gpu-id", "-g"),
-):
-    """Evaluate each finished seed once; seeds with scores already written are skipped, so the
-    test set is read once per final model however often the workflow is re-run."""
-    import spacy
+def gold_tokenisation(nlp, gold):
+    from spacy.tokens import Doc
 
-    if gpu_id >= 0:
-        spacy.require_gpu(gpu_id)
-    # train_time.json is written only once `spacy train` has finished; model-best exists from the first
-    # evaluation on, so it alone would let a run still in progress be scored on the test set.
-    seeds = sorted(p for p in model_dir.glob("seed*")
-                   if (p / "train_time.json").is_file() and (p / "model-best" / "meta.json").is_file())
-    if not seeds:
-        print(f"{model_dir}: no finished seed to evaluate")
-    for seed_dir in seeds:
-        out = metrics_dir / f"{seed_dir.name}.json"
-        if out.is_file():
-            print(f"{out} exists, not evaluating {seed_dir} again")
-            continue
-        evaluate(seed_dir / "model-best", data_path, out, batch_size)
+    return [Doc(nlp.vocab, words=[t.text for t in g], spaces=[bool(t.whitespace_) for t in g]) for g in gold]
 
+
+SCORING = Scoring(
+    inputs=gold_tokenisation,
+    scores=lambda s, predicted, gold: {k: s[k] for k in ("ents_p", "ents_r", "ents_f", "ents_per_type")},
+    summary=lambda r: f"P {100 * r['ents_p']:.2f} R {100 * r['ents_r']:.2f} F {100 * r['ents_f']:.2f}",
+    warm_up_docs=8,
+    batch_size=64,
+    test_set="testb.spacy",
+)
 
 if __name__ == "__main__":
-    typer.run(main)
+    typer.run(evaluate_command(SCORING))

@@ -1,151 +1,48 @@
-"""Collect the per-seed test scores of every model into results.md and a bar chart.
-
-Reads ``metrics/<model>/seed*.json`` (written by evaluate.py) and
-``training/<model>/seed*/train_time.json`` (written by train_seeds.py);
-reports mean and sample standard deviation over the seeds that exist, and
-lists models with no finished seed as not run rather than leaving them out,
-so a partial sweep can't pass for a full one.
-"""
+"""Collect the per-seed eng.testb scores of every model into results.md and a bar chart (F1 overall and
+per entity type); the machinery is ``../common/results.py``."""
 from __future__ import annotations
 
-import json
-import platform
-import statistics
+import sys
 from pathlib import Path
-from typing import Dict, List, Optional
 
 import typer
 
-MODELS = {
-    "baseline": "CNN tok2vec (baseline)",
-    "pretrain": "CNN tok2vec + `spacy pretrain`",
-    "elmo": "CNN tok2vec + ELMo listener (ner_elmo.cfg)",
-}
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "common"))
+from results import Task, mean_sd, report_command  # noqa: E402
+
 TYPES = ["PER", "LOC", "ORG", "MISC"]
 
 
-def mean_sd(values: List[float], scale: float = 1.0, digits: int = 2) -> str:
-    if not values:
-        return "n/a"
-    m = statistics.mean(values) * scale
-    if len(values) == 1:
-        return f"{m:.{digits}f}"
-    return f"{m:.{digits}f} ± {statistics.stdev(values) * scale:.{digits}f}"
+def type_f1(entity_type: str):
+    return lambda run: run["ents_per_type"].get(entity_type, {}).get("f", 0.0)
 
 
-def load_runs(metrics_dir: Path, training_dir: Path, model: str) -> List[Dict]:
-    runs = []
-    for path in sorted((metrics_dir / model).glob("seed*.json")):
-        run = json.loads(path.read_text())
-        timing = training_dir / model / path.stem / "train_time.json"
-        run["train_s"] = json.loads(timing.read_text())["wall_s"] if timing.is_file() else None
-        runs.append(run)
-    return runs
+def per_type_section(rows, models):
+    lines = ["", "## F1 per entity type", "", "| Model | " + " | ".join(TYPES) + " |", "|---|" + "---|" * len(TYPES)]
+    for model, label in models.items():
+        if rows[model]:
+            lines.append(f"| {label} | " + " | ".join(mean_sd([type_f1(t)(r) for r in rows[model]], 100) for t in TYPES) + " |")
+    return lines
 
 
-def training_settings(training_dir: Path) -> Optional[str]:
-    """The shared training settings, read back from a trained model's own config."""
-    from spacy.util import load_config
-
-    for cfg in sorted(training_dir.glob("*/seed*/model-best/config.cfg")):
-        t = load_config(cfg, interpolate=False)["training"]
-        return (f"max_steps={t['max_steps']}, max_epochs={t['max_epochs']}, eval_frequency={t['eval_frequency']}, "
-                f"patience={t['patience']} (model-best = best eng.testa F1 among the evaluations)")
-    return None
-
-
-def has_matplotlib() -> bool:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def chart(rows: Dict[str, List[Dict]], out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    groups = ["overall"] + TYPES
-    done = [m for m in MODELS if rows[m]]
-    width = 0.8 / max(1, len(done))
-    fig, ax = plt.subplots(figsize=(8, 4))
-    for i, model in enumerate(done):
-        runs = rows[model]
-        per_group = [[r["ents_f"] for r in runs]] + [[r["ents_per_type"].get(t, {}).get("f", 0.0) for r in runs] for t in TYPES]
-        means = [100 * statistics.mean(v) for v in per_group]
-        sds = [100 * statistics.stdev(v) if len(v) > 1 else 0.0 for v in per_group]
-        xs = [g + (i - (len(done) - 1) / 2) * width for g in range(len(groups))]
-        bars = ax.bar(xs, means, width, yerr=sds, capsize=3,
-                      label=f"{MODELS[model].replace('`', '')} (n={len(runs)})")
-        ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=2)
-    ax.set_xticks(range(len(groups)), groups)
-    ax.set_ylabel("F1 on eng.testb")
-    lows = [100 * r["ents_f"] for m in done for r in rows[m]]
-    ax.set_ylim(max(0.0, min(lows, default=0.0) - 15), 100)
-    ax.set_title("CoNLL-2003 NER, mean ± sd over seeds")
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=1, frameon=False)
-    fig.tight_layout()
-    fig.savefig(out, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-
-
-def main(
-    metrics_dir: Path = typer.Argument(Path("metrics"), file_okay=False),
-    training_dir: Path = typer.Argument(Path("training"), file_okay=False),
-    output_md: Path = typer.Option(Path("results.md"), "--output"),
-    output_png: Path = typer.Option(Path("results.png"), "--chart"),
-    note: str = typer.Option("", "--note", help="Free text added under the header, e.g. how the runs were limited"),
-    extra: List[str] = typer.Option([], "--extra", help="Another model dir to report, as NAME=LABEL (repeatable)"),
-):
-    for item in extra:
-        name, sep, label = item.partition("=")
-        if not sep or not name or not label:
-            raise typer.BadParameter(f"--extra takes NAME=LABEL (a folder under metrics/ and its row label), got {item!r}")
-        MODELS[name] = label
-    rows = {m: load_runs(metrics_dir, training_dir, m) for m in MODELS}
-    lines = [
-        "# CoNLL-2003 NER: scores on eng.testb",
-        "",
-        "Mean ± sample standard deviation over seeds (n = seeds finished). Model selection (model-best) "
-        "uses eng.testa only; eng.testb is read once per final model. Written by `scripts/report.py`.",
-        "",
-        f"- Training: {training_settings(training_dir) or 'n/a'}",
-        *([f"- Note: {note}"] if note else []),
-        f"- Machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
-        f"{__import__('os').cpu_count()} CPUs",
-        "",
-        "| Model | Seeds | Precision | Recall | F1 | Training wall time (s) | Inference words/s |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for model, label in MODELS.items():
-        runs = rows[model]
-        if not runs:
-            lines.append(f"| {label} | 0 | not run | | | | |")
-            continue
-        train_s = [r["train_s"] for r in runs if r["train_s"] is not None]
-        lines.append(
-            f"| {label} | {len(runs)} | {mean_sd([r['ents_p'] for r in runs], 100)} | "
-            f"{mean_sd([r['ents_r'] for r in runs], 100)} | {mean_sd([r['ents_f'] for r in runs], 100)} | "
-            f"{mean_sd(train_s, digits=0)} | {mean_sd([r['words_per_s'] for r in runs], digits=0)} |"
-        )
-    lines += ["", "## F1 per entity type", "", "| Model | " + " | ".join(TYPES) + " |",
-              "|---|" + "---|" * len(TYPES)]
-    for model, label in MODELS.items():
-        runs = rows[model]
-        if runs:
-            cells = [mean_sd([r["ents_per_type"].get(t, {}).get("f", 0.0) for r in runs], 100) for t in TYPES]
-            lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    if any(rows.values()) and not has_matplotlib():
-        lines += ["", "Chart not drawn: matplotlib is not installed (`pip install 'spacy-elmo[viz]'`)."]
-    elif any(rows.values()):
-        chart(rows, output_png)
-        lines += ["", f"![F1 per model]({output_png.name})"]
-    output_md.write_text("\n".join(lines) + "\n")
-    print(f"Wrote {output_md}" + (f" and {output_png}" if any(rows.values()) and has_matplotlib() else ""))
-
+TASK = Task(
+    title="CoNLL-2003 NER: scores on eng.testb",
+    selection="Model selection (model-best) uses eng.testa only; eng.testb is read once per final model.",
+    best_by="eng.testa F1",
+    models={
+        "baseline": "CNN tok2vec (baseline)",
+        "pretrain": "CNN tok2vec + `spacy pretrain`",
+        "elmo": "CNN tok2vec + ELMo listener (ner_elmo.cfg)",
+    },
+    columns={"Precision": lambda r: r["ents_p"], "Recall": lambda r: r["ents_r"], "F1": lambda r: r["ents_f"]},
+    chart_groups={"overall": lambda r: r["ents_f"], **{t: type_f1(t) for t in TYPES}},
+    chart_floor=["overall"],
+    chart_ylabel="F1 on eng.testb",
+    chart_title="CoNLL-2003 NER, mean ± sd over seeds",
+    chart_alt="F1 per model",
+    chart_size=(8, 4),
+    extra_sections=[per_type_section],
+)
 
 if __name__ == "__main__":
-    typer.run(main)
+    typer.run(report_command(TASK, extra_models=True))

@@ -1,4 +1,9 @@
-"""Errors the biLM raises; each message names the problem and the fix."""
+"""The package's error types, below every layer (a leaf: it imports nothing of the package).
+
+Every error spacy-elmo raises on purpose is an :class:`ElmoError`, so the CLI prints it as one line
+(``spacy_elmo.cli``) and callers can catch the package's errors apart from bugs. Each message names
+the problem and the fix.
+"""
 
 
 class ElmoError(Exception):

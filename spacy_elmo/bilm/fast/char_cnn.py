@@ -17,10 +17,10 @@ from typing import Tuple
 
 import torch
 
-from .char_cnn import CharCNN
+from ..char_cnn import CharCNN
+from ..characters import PAD_CHAR
+from ..token_cache import parameters_fingerprint
 from . import onednn
-from .characters import PAD_CHAR
-from .token_cache import parameters_fingerprint
 
 PAD_ID = PAD_CHAR + 1  # after the +1 shift
 # Upper ends of the length groups (characters incl. begin/end-of-word): few groups, little waste.

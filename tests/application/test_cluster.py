@@ -1,4 +1,5 @@
-"""``embed`` on a Dask cluster: the same outputs as one process, and faults lose nothing.
+"""Bulk embedding on a Dask cluster (``spacy_elmo.application.distributed``): the same outputs as one
+process, and faults lose nothing.
 
 One ``LocalCluster`` of 2 worker processes serves the module; every test runs under a time limit.
 """
@@ -12,8 +13,7 @@ import pytest
 
 from spacy_elmo.application.bulk import embed_file
 from spacy_elmo.application.embedding_io import ResumeError, partial_dir, read_embeddings
-
-from .test_embed import LINES
+from tests.helpers import EMBED_LINES as LINES
 
 distributed = pytest.importorskip("distributed", reason="needs the 'dask' extra: pip install -e '.[dask]' (dev includes it)")
 
@@ -44,13 +44,6 @@ def client():
     yield client
     client.close()
     cluster.close(timeout=60)
-
-
-@pytest.fixture
-def text_file(tmp_path):
-    path = tmp_path / "docs.txt"
-    path.write_text("\n".join(LINES) + "\n", encoding="utf-8")
-    return path
 
 
 def assert_same(got_path, want_path):
@@ -134,21 +127,52 @@ def test_a_worker_killed_mid_chunk_loses_nothing(client, tiny_model, text_file, 
     assert_same(out, single)
 
 
+# A client that embeds on the cluster as ``embed --scheduler`` does, and stops (without exiting) once three
+# chunks are done, after saying so in a file: the test kills it there, never before or after the run.
+HALTING_CLIENT = """
+import sys, time
+from pathlib import Path
+from distributed import Client
+from spacy_elmo.application.distributed import embed_on_cluster
+
+big, out, model, halted, address = sys.argv[1:]
+done = []
+
+def halt(k):
+    done.append(k)
+    if len(done) == 3:
+        Path(halted).write_text("halted")
+        time.sleep(600)  # killed here by the test
+
+with Client(address) as client:
+    embed_on_cluster(client, Path(big), Path(out), model=Path(model), layers="all", chunk_size=4, progress=False,
+                     on_chunk=halt)
+"""
+
+
+@pytest.mark.slow
 def test_a_killed_client_resumes_with_the_same_command(client, tiny_model, tmp_path):
     big = tmp_path / "big.txt"
     big.write_text("\n".join(LINES * 10) + "\n", encoding="utf-8")
     out = tmp_path / "out.hdf5"
+    halted = tmp_path / "halted"
     address = client.scheduler.address
+    proc = subprocess.Popen([sys.executable, "-c", HALTING_CLIENT, str(big), str(out), str(tiny_model), str(halted), address],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 180
+        while not halted.exists():  # the client is waiting in its hook, not racing the test
+            assert proc.poll() is None, f"the client ended before its third chunk: {proc.stderr.read().decode()[-2000:]}"
+            assert time.time() < deadline, "no third chunk after 180 s"
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        proc.stderr.close()
+    n_parts = len(list(partial_dir(out).glob("part-*.npz")))
+    assert 3 <= n_parts < 50 and not out.exists(), "the client was killed midway, after three chunks"
     cmd = [sys.executable, "-m", "spacy_elmo", "embed", str(big), str(out), "--model", str(tiny_model),
            "--chunk-size", "4", "--layers", "all", "--scheduler", address]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and len(list(partial_dir(out).glob("part-*.npz"))) < 3 and proc.poll() is None:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=60)
-    n_parts = len(list(partial_dir(out).glob("part-*.npz")))
-    assert 0 < n_parts < 50 and not out.exists(), "the client should have been killed midway"
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert "Resumed:" in rerun.stdout and f"Wrote {len(LINES) * 10} documents" in rerun.stdout
@@ -166,44 +190,3 @@ def test_a_run_with_other_settings_is_refused(client, tiny_model, text_file, tmp
     # The single-process engine finishes what the cluster started: one partial-run format.
     last = embed_file(text_file, out, model=tiny_model, chunk_size=3, progress=False)
     assert last.finished and last.resumed_chunks == 2
-
-
-def test_cli_local_cluster_and_progress(cli, tiny_model, text_file, tmp_path):
-    out = tmp_path / "out.spacy"
-    result = cli("embed", text_file, out, "--model", tiny_model, "--layers", "0,2", "--chunk-size", 5, "--cluster", "local:2")
-    assert result.exit_code == 0, result.stderr
-    assert f"Wrote {len(LINES)} documents" in result.stdout
-    assert "chunks 4/4" in result.stderr and "tok/s" in result.stderr
-    single = tmp_path / "single.spacy"
-    embed_file(text_file, single, model=tiny_model, layers="0,2", chunk_size=5, progress=False)
-    assert_same(out, single)
-
-
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["--cluster", "local:2", "--n-process", "2"], "--n-process"),
-        (["--cluster", "remote:2"], "is not understood: use local:N"),
-        (["--cluster", "local:2", "--scheduler", "tcp://127.0.0.1:1"], "not both"),
-    ],
-)
-def test_bad_cluster_options_are_one_line(cli, tiny_model, text_file, tmp_path, args, message):
-    result = cli("embed", text_file, tmp_path / "o.npz", "--model", tiny_model, *args)
-    assert result.exit_code == 1
-    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
-
-
-def test_without_dask_the_error_says_what_to_install(cli, tiny_model, text_file, tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
-    result = cli("embed", text_file, tmp_path / "o.npz", "--model", tiny_model, "--scheduler", "tcp://127.0.0.1:8786")
-    assert result.exit_code == 1
-    assert "pip install 'spacy-elmo[dask]'" in result.stderr and len(result.stderr.strip().splitlines()) == 1
-
-
-def test_an_unreachable_scheduler_is_one_clear_error():
-    from spacy_elmo.application.distributed import connect
-    from spacy_elmo.bilm.errors import ElmoError
-
-    with pytest.raises(ElmoError, match="Cannot reach the Dask scheduler at tcp://127.0.0.1:9.*dask scheduler"):
-        with connect(scheduler="tcp://127.0.0.1:9", timeout=1):
-            pass

@@ -8,9 +8,9 @@ Why it is faster than the exact path (``lstm.py``), which stays the one used for
   real tokens; only ``h @ W_h`` stays in the loop;
 - on CPU in float32 each direction's whole stack runs as one TorchScript loop
   (``lstm_direction``: no Python per op, fused post-ops, no ``tanh``), the two directions
-  at once on their own threads (``direction_threads``);
+  at once on their own threads (``threads.run_both``);
 - on CUDA (``BATCHED_DEVICES``) the training path's ``batched_lstm``: both directions in one
-  batched matmul per step, the pointwise cell fused when ``stack.batched.compile_cell``;
+  batched matmul per step, the pointwise cell fused when ``compile_cell``;
 - elsewhere (CPU bfloat16) both directions advance in the same Python-level step, sharing
   one set of elementwise kernels, computed in place.
 Only for no-grad evaluation: it writes into preallocated buffers, which autograd cannot follow.
@@ -22,8 +22,9 @@ from typing import List, Optional, Tuple
 
 import torch
 
-from . import batched_lstm, direction_threads, lstm_direction, onednn
-from .lstm import BiLstmStack, LstmWithProjection, State, reverse_padded
+from ..lstm import BiLstmStack, LstmWithProjection, State, reverse_padded
+from ..options import BiLMOptions
+from . import batched_lstm, lstm_direction, onednn, threads
 
 Pair = Tuple[LstmWithProjection, LstmWithProjection]  # (forward, backward) of one layer
 
@@ -150,18 +151,20 @@ def fast_bilstm(
     lengths: torch.Tensor,
     states: Optional[List[State]] = None,
     skip_final_step: bool = False,
+    compile_cell: bool = False,
 ) -> Tuple[List[torch.Tensor], List[torch.Tensor], List[State]]:
     """Drop-in for ``stack(inputs, lengths, states)`` at inference (eval, no grad).
 
     ``skip_final_step``: do not run each direction's last step (the sentence-end token going
     forward, the sentence-start token going backward). Their outputs are zero and the final
     states are not the true ones; ``BiLM.forward`` drops those outputs anyway when stateless.
+    ``compile_cell``: on ``BATCHED_DEVICES``, fuse the pointwise cell (``BiLM.lstm_settings``).
     """
     batch, steps, _ = inputs.shape
     run_lengths = (lengths - 1).clamp(min=0) if skip_final_step else lengths
     if inputs.device.type in BATCHED_DEVICES:
         batched_lstm.ROUTES["inference-batched"] += 1
-        settings = batched_lstm.BatchedSettings(impl="batched", compile_cell=stack.batched.compile_cell)
+        settings = batched_lstm.BatchedSettings(impl="batched", compile_cell=compile_cell)
         return batched_lstm.batched_bilstm(stack, inputs, lengths, states, settings, run_lengths=run_lengths)
     packing = Packing.of(run_lengths, steps)
     x = inputs[packing.order]
@@ -196,8 +199,6 @@ def _scripted_route_checked() -> bool:
     then the Python step loop serves instead, with a warning, rather than a crash or wrong vectors."""
     global _SELF_CHECK
     if _SELF_CHECK is None:
-        from .options import BiLMOptions
-
         _SELF_CHECK = False  # also while checking: the check itself must not recurse
         try:
             generator = torch.Generator().manual_seed(0)
@@ -277,7 +278,7 @@ def _scripted_bilstm(
                 onednn.EXACT_ROWS,
             )
         )
-    results = direction_threads.run_both(lstm_direction.scripted(), jobs[0], jobs[1])
+    results = threads.run_both(lstm_direction.scripted(), jobs[0], jobs[1])
     outputs = [results[0][0], results[1][0]]
     final_states: List[State] = []
     for layer in range(options.n_lstm_layers):

@@ -3,7 +3,7 @@
 WHY: at ELMo small's shapes one LSTM step is ~10 tiny ops on a dozen rows, so Python
 dispatch and the OpenMP hand-offs between two threads cost more than the arithmetic.
 Scripted, the step loop runs in C++ and releases the GIL, so the forward and backward
-directions can each run on their own core (``direction_threads``) with 1 intra-op thread.
+directions can each run on their own core (``threads.run_both``) with 1 intra-op thread.
 
 Same numbers as ``LstmWithProjection`` up to float rounding, with two exact rewrites that
 save ops (``tanh`` costs ~8x a ``sigmoid`` per element in ATen on this CPU):

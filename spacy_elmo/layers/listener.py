@@ -13,6 +13,12 @@ the layer weights towards equal (the paper's regulariser), an optional projectio
 ``width``, and optionally a small trainable tok2vec whose output is concatenated, which
 is how the paper used ELMo: beside the task's own token features.
 
+The forward is a chain of small steps, each with its own backprop: relay (the component's
+outputs), layer norm and scalar mix (the array form of :mod:`spacy_elmo.bilm.scalar_mix`, the
+package's one mix), dropout, projection (Thinc's ``Linear``), the tok2vec beside it. After its
+backprop the listener drops the batch it was sent, as spacy-transformers' listener does, so a
+batch's layers do not live on until the next one.
+
 The mix dropout is the listener's own rate, kept in ``attrs["elmo_dropout"]`` rather than
 in a thinc ``Dropout`` layer: spaCy sets every ``dropout_rate`` inside a component to
 ``[training] dropout`` before each update, which would silently override it.
@@ -26,10 +32,12 @@ from spacy.tokens import Doc
 from thinc.api import Linear, Model
 from thinc.types import Floats2d, Floats3d
 
-from .extensions import DATA_ATTR
+from ..bilm.scalar_mix import normalise_per_sequence, scalar_mix, softmax
 
 LISTENER_NAME = "elmo-listener"
-LN_EPS = 1e-12  # same as spacy_elmo.bilm.ScalarMix's masked layer norm
+#: Where the 'elmo' component stores a doc's layers (``doc._.elmo_data``); the listener reads them
+#: there when it predicts. Declared here, below the component, which registers the extension.
+DATA_ATTR = "elmo_data"
 
 
 class ElmoListener(Model):
@@ -101,6 +109,11 @@ class ElmoListener(Model):
         self._outputs = outputs
         self._backprop = backprop
 
+    def release(self, batch_id: int) -> None:
+        """Drop the stored outputs of batch ``batch_id`` (after its backprop), unless a newer batch came since."""
+        if self._batch_id == batch_id:
+            self._batch_id, self._outputs, self._backprop = None, None, None
+
     def set_upstream_dims(self, n_output_layers: int, dim: int) -> None:
         for name, value in (("nL", n_output_layers), ("nD", dim)):
             if self.has_dim(name) and self.get_dim(name) != value:
@@ -129,9 +142,7 @@ class ElmoListener(Model):
     @property
     def mix_weights(self) -> numpy.ndarray:
         """The normalized (softmax) layer weights, as a numpy array."""
-        w = self.ops.to_numpy(self.get_param("mix_weights"))
-        e = numpy.exp(w - w.max())
-        return e / e.sum()
+        return softmax(numpy, self.ops.to_numpy(self.get_param("mix_weights")))
 
     @property
     def gamma(self) -> float:
@@ -165,8 +176,9 @@ def listener_init(model: ElmoListener, X: Optional[List[Doc]] = None, Y=None) ->
     return model
 
 
-def _upstream_layers(model: ElmoListener, docs: List[Doc], is_train: bool):
-    """The biLM layers for ``docs`` and the upstream backprop (None if nothing to send back)."""
+def _relay(model: ElmoListener, docs: List[Doc], is_train: bool):
+    """The biLM layers for ``docs`` and the upstream backprop (None if nothing to send back): what the
+    'elmo' component sent for this training batch, else what it stored on the docs."""
     if is_train and model._batch_id is not None:
         batch_id = model.get_batch_id(docs)
         if batch_id != model._batch_id:
@@ -201,28 +213,18 @@ def _upstream_layers(model: ElmoListener, docs: List[Doc], is_train: bool):
 
 
 def listener_forward(model: ElmoListener, docs: List[Doc], is_train: bool):
+    """Relay, (layer norm), scalar mix, dropout, (projection), (beside a small tok2vec): each step a small
+    layer with its own backprop, chained back in reverse order."""
     ops, xp = model.ops, model.ops.xp
-    layers_per_doc, upstream_backprop = _upstream_layers(model, docs, is_train)
-    n_output_layers, dim = model.get_dim("nL"), model.get_dim("nD")
+    relayed_batch = model._batch_id if is_train else None
+    layers_per_doc, upstream_backprop = _relay(model, docs, is_train)
     lengths = [int(x.shape[1]) for x in layers_per_doc]
-    X = xp.concatenate(layers_per_doc, axis=1) if layers_per_doc else ops.alloc3f(n_output_layers, 0, dim)
-
+    X = xp.concatenate(layers_per_doc, axis=1) if layers_per_doc else ops.alloc3f(model.get_dim("nL"), 0, model.get_dim("nD"))
     if model.attrs["layer_norm"]:
-        Xn, stats = _layer_norm(ops, X, lengths)
+        X, bp_norm = normalise_per_sequence(xp, X, lengths)
     else:
-        Xn, stats = X, None
-
-    logits = model.get_param("mix_weights")
-    gamma = model.get_param("gamma")
-    if is_train and model.attrs["layer_dropout"] > 0:
-        keep = numpy.random.uniform(size=(n_output_layers,)) >= model.attrs["layer_dropout"]
-        if not keep.any():
-            keep[numpy.random.randint(n_output_layers)] = True
-        logits = xp.where(ops.asarray(keep), logits, -numpy.inf)
-    s = _softmax(xp, logits)
-    mixed = xp.tensordot(s, Xn, axes=([0], [0]))  # [N, D]
-    Y = gamma[0] * mixed
-
+        bp_norm = None
+    Y, bp_mix = scalar_mix(xp, _mix_logits(model, is_train), model.get_param("gamma"), X)
     Y, bp_dropout = _dropout(ops, Y, model.attrs["elmo_dropout"] if is_train else 0.0)
     projection = model.get_ref("projection") if model.has_ref("projection") else None
     if projection is not None:
@@ -248,23 +250,33 @@ def listener_forward(model: ElmoListener, docs: List[Doc], is_train: bool):
             dY = d_out
         if projection is not None:
             dY = bp_projection(dY)
-        dY = bp_dropout(dY)
-        model.inc_grad("gamma", (dY * mixed).sum().reshape((1,)).astype("f"))
-        d_mixed = gamma[0] * dY
-        ds = xp.tensordot(Xn, d_mixed, axes=([1, 2], [0, 1]))  # [L]
-        d_logits = s * (ds - (s * ds).sum())
+        d_logits, d_gamma, dX = bp_mix(bp_dropout(dY), input_grad=upstream_backprop is not None)
+        model.inc_grad("gamma", d_gamma.astype("f"))
         if model.attrs["mix_l2"] > 0:
             w = model.get_param("mix_weights")  # equal logits <=> equal layer weights
             d_logits = d_logits + model.attrs["mix_l2"] * (w - w.mean())
         model.inc_grad("mix_weights", d_logits.astype("f"))
         if upstream_backprop is not None:
-            dXn = s[:, None, None] * d_mixed[None, :, :]
-            dX = _layer_norm_backprop(ops, dXn, stats, lengths) if stats is not None else dXn
+            dX = bp_norm(dX) if bp_norm is not None else dX
             offsets = numpy.cumsum([0] + lengths)
             upstream_backprop([dX[:, offsets[i] : offsets[i + 1]] for i in range(len(lengths))])
+        if relayed_batch is not None:
+            model.release(relayed_batch)
         return []
 
     return outputs, backprop
+
+
+def _mix_logits(model: ElmoListener, is_train: bool):
+    """The mix logits; in training with ``layer_dropout``, whole layers dropped (logit -inf), never all of them."""
+    logits = model.get_param("mix_weights")
+    n_output_layers = model.get_dim("nL")
+    if is_train and model.attrs["layer_dropout"] > 0:
+        keep = numpy.random.uniform(size=(n_output_layers,)) >= model.attrs["layer_dropout"]
+        if not keep.any():
+            keep[numpy.random.randint(n_output_layers)] = True
+        logits = model.ops.xp.where(model.ops.asarray(keep), logits, -numpy.inf)
+    return logits
 
 
 def _dropout(ops, Y, rate: float):
@@ -273,45 +285,3 @@ def _dropout(ops, Y, rate: float):
         return Y, lambda dY: dY
     mask = ops.get_dropout_mask(Y.shape, rate)
     return Y * mask, lambda dY: dY * mask
-
-
-def _softmax(xp, logits):
-    e = xp.exp(logits - logits.max())
-    return e / e.sum()
-
-
-def _layer_norm(ops, X, lengths):
-    """Normalise each layer of each doc over its ``(n_tokens, dim)`` entries (as ScalarMix does)."""
-    xp = ops.xp
-    Xn = xp.empty_like(X)
-    inv_std = []
-    start = 0
-    for n in lengths:
-        part = X[:, start : start + n]
-        if n == 0:
-            inv_std.append(xp.zeros((X.shape[0], 1, 1), dtype="f"))
-            continue
-        mean = part.mean(axis=(1, 2), keepdims=True)
-        var = ((part - mean) ** 2).mean(axis=(1, 2), keepdims=True)
-        inv = 1.0 / xp.sqrt(var + LN_EPS)
-        Xn[:, start : start + n] = (part - mean) * inv
-        inv_std.append(inv)
-        start += n
-    return Xn, (Xn, inv_std)
-
-
-def _layer_norm_backprop(ops, dXn, stats, lengths):
-    xp = ops.xp
-    Xn, inv_std = stats
-    dX = xp.empty_like(dXn)
-    start = 0
-    for n, inv in zip(lengths, inv_std):
-        if n == 0:
-            continue
-        g = dXn[:, start : start + n]
-        xhat = Xn[:, start : start + n]
-        dX[:, start : start + n] = inv * (
-            g - g.mean(axis=(1, 2), keepdims=True) - xhat * (g * xhat).mean(axis=(1, 2), keepdims=True)
-        )
-        start += n
-    return dX

@@ -27,7 +27,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 from torch import nn
 
-State = Tuple[torch.Tensor, torch.Tensor]  # (h [B, proj], c [B, cell])
+from ..lstm import BiLstmStack, State, reverse_padded
 
 #: How often each route ran ("batched", "batched-compiled", "batched-graphed", "graph-capture",
 #: "graph-limit"), for tests and benchmark reports. Counting costs one dict update per layer.
@@ -36,7 +36,8 @@ ROUTES: Counter = Counter()
 
 @dataclass
 class BatchedSettings:
-    """How ``BiLstmStack`` runs with grad: ``impl`` "loop" (``lstm.py``) or "batched" (this module)."""
+    """How the biLSTM stack runs with grad (``BiLM.lstm_settings``, the trainer's ``lstm_impl``): ``impl``
+    "loop" (the reference step loop, ``BiLstmStack``) or "batched" (this module); see :func:`run_bilstm`."""
 
     impl: str = "loop"
     compile_cell: bool = False  # fuse the pointwise parts with torch.compile
@@ -144,8 +145,21 @@ def _stacked(layers: Tuple[nn.Module, nn.Module]) -> Tuple[torch.Tensor, ...]:
 
 
 # -- the stack ------------------------------------------------------------------------------------
+def run_bilstm(
+    stack: BiLstmStack,
+    inputs: torch.Tensor,
+    lengths: torch.Tensor,
+    states: Optional[List[State]] = None,
+    settings: Optional[BatchedSettings] = None,
+) -> Tuple[List[torch.Tensor], List[torch.Tensor], List[State]]:
+    """The stack with grad on the route ``settings`` names: the reference step loop, or :func:`batched_bilstm`."""
+    if settings is not None and settings.impl == "batched":
+        return batched_bilstm(stack, inputs, lengths, states, settings)
+    return stack(inputs, lengths, states)
+
+
 def batched_bilstm(
-    stack: nn.Module,
+    stack: BiLstmStack,
     inputs: torch.Tensor,
     lengths: torch.Tensor,
     states: Optional[List[State]] = None,
@@ -156,8 +170,6 @@ def batched_bilstm(
 
     ``run_lengths`` (inference): run only this many steps of each row in each direction (the
     backward direction is still reversed over ``lengths``); outputs past them are zero."""
-    from .lstm import reverse_padded
-
     settings = settings or BatchedSettings(impl="batched")
     options = stack.options
     cell_clip, proj_clip = float(options.cell_clip or 0.0), float(options.proj_clip or 0.0)

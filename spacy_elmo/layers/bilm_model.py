@@ -1,0 +1,152 @@
+"""The biLM as a Thinc model: ``List[Doc] -> List[Floats3d]`` (each ``[n_output_layers, n_tokens, dim]``).
+
+Its one shim is a :class:`~.bilm_shim.BiLMShim` (the PyTorch biLM, loaded lazily). Around the
+biLM the model does what spaCy needs, as steps of a :class:`~.batch.DocBatch`: cut docs into
+segments (the component's ``split`` setting, :mod:`.splitting`), take what the frozen biLM's layer
+cache holds (:mod:`.cache`), run the rest in calls of similar length under a cap on padded tokens,
+reassemble one array per doc, and slice the docs' gradients back onto the calls. Its settings are the component's (``spacy_elmo.pipeline.ElmoSettings``, ``model.settings``),
+read through :class:`RunSettings`.
+
+Tokens are fed as their exact text, whitespace tokens included (``"\\n\\n"`` is the two bytes
+``0x0A 0x0A`` between the begin/end-of-word markers, as the original character vocabulary
+allows). spaCy never makes an empty token (``Doc`` rejects ``""``), the one string the biLM
+cannot embed. Tokens longer than ``max_characters_per_token - 2`` bytes keep their first bytes,
+as in the original.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import List, Optional, Protocol, Tuple
+
+import numpy
+import torch
+from spacy.tokens import Doc
+from thinc.api import CupyOps, Model, torch2xp
+from thinc.types import Floats3d
+
+from ..bilm import BiLM
+from ..errors import ElmoError
+from .batch import DocBatch
+from .bilm_shim import BiLMShim, WeightsSource
+from .cache import LayerCache
+from .splitting import Splitter
+
+BILM_MODEL_NAME = "elmo-bilm"
+
+
+class RunSettings(Protocol):
+    """What the model reads of its component's settings (``spacy_elmo.pipeline.ElmoSettings``, which
+    declares them with their defaults and checks them); the model itself holds no defaults."""
+
+    frozen: bool
+    trainable_layers: Optional[int]
+    learn_rate_scale: float
+    stateful: bool
+    batch_size: int
+    max_batch_tokens: int
+    split: Splitter
+    cache_size_mb: float
+
+    @property
+    def uses_cache(self) -> bool: ...
+
+
+class ElmoBiLMModel(Model):
+    """Thinc model over docs; its single shim is a :class:`BiLMShim`; its settings are ``self.settings``."""
+
+    def __init__(self, dropout: float = 0.0):
+        super().__init__(
+            BILM_MODEL_NAME,
+            forward=bilm_forward,
+            init=bilm_init,
+            shims=[BiLMShim()],
+            attrs={"bilm_dropout": float(dropout)},
+        )
+        self.settings: Optional[RunSettings] = None  # the component's, from configure()
+        self.cache = LayerCache(0.0)
+        self.shim.on_load.append(self._clear_cache)  # a bound method, not a lambda: picklable
+        # The biLM follows the model's ops (CupyOps after spacy.require_gpu()), not whatever is current later.
+        self.shim._device = torch.device(f"cuda:{torch.cuda.current_device()}") if isinstance(self.ops, CupyOps) else torch.device("cpu")
+
+    def _clear_cache(self, _bilm: BiLM) -> None:
+        self.cache.clear()
+
+    @property
+    def shim(self) -> BiLMShim:
+        return self.shims[0]  # type: ignore[return-value]
+
+    @property
+    def bilm(self) -> BiLM:
+        return self.shim.bilm
+
+    def configure(self, settings: RunSettings, source: WeightsSource) -> "ElmoBiLMModel":
+        """Take the component's settings (validated when the settings object was made)."""
+        self.settings = settings
+        self.shim.source = source
+        self.shim.set_trainable(settings.frozen, settings.trainable_layers, settings.learn_rate_scale)
+        self.cache = LayerCache(settings.cache_size_mb if settings.uses_cache else 0.0)
+        return self
+
+    def copy(self):  # pragma: no cover - spaCy's replace_listeners would copy the biLM; not supported
+        raise NotImplementedError(
+            "The 'elmo' biLM cannot be copied into a downstream component (replace_listeners); keep the 'elmo' component."
+        )
+
+
+def bilm_init(model: ElmoBiLMModel, X=None, Y=None) -> ElmoBiLMModel:
+    """Read the weights (once): from the source here, unless already loaded or deserialized."""
+    model.bilm
+    return model
+
+
+def _set_dropout(bilm: BiLM, rate: float) -> None:
+    """The biLM's own dropout (on each LSTM layer's input); only active when fine-tuning it."""
+    lstm = getattr(bilm, "lstm", None)
+    if lstm is not None and hasattr(lstm, "dropout"):
+        lstm.dropout = rate
+
+
+def bilm_forward(model: ElmoBiLMModel, docs: List[Doc], is_train: bool):
+    """Docs -> one ``[n_output_layers, n_tokens, dim]`` array each; the journey is a :class:`DocBatch`'s."""
+    bilm, settings = model.bilm, model.settings
+    if settings is None:
+        raise ElmoError("The spacy-elmo.BiLM.v1 model runs inside an 'elmo' component, which gives it its settings.")
+    train_bilm = is_train and not settings.frozen
+    cache = model.cache if (settings.uses_cache and model.cache.enabled) else None
+    batch = DocBatch(docs, settings.split, settings.max_batch_tokens, model.ops, bilm.options.n_output_layers, bilm.options.output_dim)
+    if cache is not None:
+        batch.read_cache(cache)
+    graph: List[Tuple[torch.Tensor, List[int]]] = []  # (layers tensor, its call's segments) to backprop into
+    bilm.train(train_bilm)
+    if train_bilm:
+        _set_dropout(bilm, model.attrs.get("bilm_dropout", 0.0))
+    try:
+        for call in batch.calls(settings.batch_size, settings.max_batch_tokens, sort=not settings.stateful):
+            ids = bilm.char_ids(batch.call_texts(call))
+            with contextlib.nullcontext() if train_bilm else torch.no_grad():
+                layers_t = bilm(ids, stateful=settings.stateful).layers
+            if train_bilm:
+                graph.append((layers_t, call))
+            batch.put(call, torch2xp(layers_t.detach().float(), ops=model.ops), cache)
+    finally:
+        bilm.eval()
+
+    def backprop(d_outputs: List[Floats3d]) -> List[Doc]:
+        if graph:
+            grads = [_to_torch(batch.split_gradient(d_outputs, call, tuple(t.shape)), t) for t, call in graph]
+            torch.autograd.backward([t for t, _ in graph], grads)
+        return []
+
+    return batch.unsplit_by_doc(), backprop
+
+
+def _to_torch(array, like: torch.Tensor) -> torch.Tensor:
+    if isinstance(array, numpy.ndarray):
+        return torch.from_numpy(array).to(like.device, like.dtype)
+    from thinc.api import xp2torch
+
+    return xp2torch(array, device=like.device).to(like.dtype)
+
+
+def BiLMModel(dropout: float = 0.0) -> ElmoBiLMModel:
+    return ElmoBiLMModel(dropout=dropout)
