@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
+from ..layers.splitting import DEFAULT_SPLITTER, splitter_from_legacy
 from .settings import LEGACY_SETTINGS
-from .splitting import DEFAULT_SPLITTER, splitter_from_legacy
 
 FACTORY = "elmo"
 

@@ -26,6 +26,7 @@ from ..bilm import BiLM
 from ..errors import ElmoError
 from ..layout import ADAPT_RECORD_NAME as RECORD_NAME
 from ..layout import VOCAB_NAME
+from ..progress import progress_bar
 from .batching import BatchMaker, epoch_batches
 from .config import CorpusSettings, PretrainConfig, TrainingSettings
 from .corpus import CorpusError
@@ -86,11 +87,7 @@ def _train(lm: BidirectionalLM, params, maker: BatchMaker, config: PretrainConfi
            progress: bool, desc: str) -> float:
     """``steps`` updates of ``params`` over epochs of ``maker``'s sentences; returns the mean loss of the last 50."""
     optimizer = torch.optim.Adam(params, lr=config.training.learning_rate)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=steps, desc=desc, unit="step", dynamic_ncols=True, mininterval=2.0)
+    bar = progress_bar(progress, every=2.0, total=steps, desc=desc, unit="step")
     losses = []
     epoch, batches, position = 0, [], 0
     try:
