@@ -129,3 +129,21 @@ EMBED_LINES = [
     "A",
     "Stock prices edged up in quiet trading .",
 ] + [f"Sentence number {i} talks about the bank and the river ." for i in range(13)]
+
+
+def kill_when_halted(proc, halted, what: str, timeout: float = 120.0) -> None:
+    """SIGKILL ``proc`` once ``halted()`` is true. The process stops itself in a hook at that point (it waits
+    there), so the kill always lands midway: the test never races a run that could finish first."""
+    import signal
+    import time
+
+    try:
+        deadline = time.time() + timeout
+        while not halted():
+            assert proc.poll() is None, f"the process ended before {what}: {proc.stderr.read().decode()[-2000:]}"
+            assert time.time() < deadline, f"no {what} after {timeout:.0f} s"
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        proc.stderr.close()

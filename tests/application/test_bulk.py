@@ -1,9 +1,7 @@
 """Bulk embedding as a library (``spacy_elmo.application.bulk``): resumable chunks, whole parts only,
 worker processes that give the single process's vectors."""
-import signal
 import subprocess
 import sys
-import time
 
 import numpy
 import pytest
@@ -12,6 +10,7 @@ import spacy
 from spacy_elmo.application.bulk import embed_file
 from spacy_elmo.application.embedding_io import partial_dir, read_embeddings
 from tests.helpers import EMBED_LINES as LINES
+from tests.helpers import kill_when_halted
 
 
 def test_interrupted_run_resumes_to_the_same_result(tiny_model, text_file, tmp_path):
@@ -69,16 +68,7 @@ def test_killed_process_resumes(tiny_model, text_file, tmp_path):
     script = HALTING_RUN.format(module=embed_file.__module__)
     proc = subprocess.Popen([sys.executable, "-c", script, str(big), str(out), str(tiny_model)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.time() + 120
-        while len(list(partial_dir(out).glob("part-*.npz"))) < 3:
-            assert proc.poll() is None, f"the run ended before its third chunk: {proc.stderr.read().decode()[-2000:]}"
-            assert time.time() < deadline, "no third chunk after 120 s"
-            time.sleep(0.05)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=60)
-        proc.stderr.close()
+    kill_when_halted(proc, lambda: len(list(partial_dir(out).glob("part-*.npz"))) >= 3, "its third chunk")
     parts = sorted(p.name for p in partial_dir(out).glob("part-*.npz"))
     assert parts == ["part-000000.npz", "part-000001.npz", "part-000002.npz"] and not out.exists()
     for part in parts:  # whole files only: a torn write would fail to load

@@ -6,7 +6,6 @@ One ``LocalCluster`` of 2 worker processes serves the module; every test runs un
 import signal
 import subprocess
 import sys
-import time
 
 import numpy
 import pytest
@@ -14,6 +13,7 @@ import pytest
 from spacy_elmo.application.bulk import embed_file
 from spacy_elmo.application.embedding_io import ResumeError, partial_dir, read_embeddings
 from tests.helpers import EMBED_LINES as LINES
+from tests.helpers import kill_when_halted
 
 distributed = pytest.importorskip("distributed", reason="needs the 'dask' extra: pip install -e '.[dask]' (dev includes it)")
 
@@ -159,16 +159,7 @@ def test_a_killed_client_resumes_with_the_same_command(client, tiny_model, tmp_p
     address = client.scheduler.address
     proc = subprocess.Popen([sys.executable, "-c", HALTING_CLIENT, str(big), str(out), str(tiny_model), str(halted), address],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.time() + 180
-        while not halted.exists():  # the client is waiting in its hook, not racing the test
-            assert proc.poll() is None, f"the client ended before its third chunk: {proc.stderr.read().decode()[-2000:]}"
-            assert time.time() < deadline, "no third chunk after 180 s"
-            time.sleep(0.05)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=60)
-        proc.stderr.close()
+    kill_when_halted(proc, halted.exists, "its third chunk", timeout=180)
     n_parts = len(list(partial_dir(out).glob("part-*.npz")))
     assert 3 <= n_parts < 50 and not out.exists(), "the client was killed midway, after three chunks"
     cmd = [sys.executable, "-m", "spacy_elmo", "embed", str(big), str(out), "--model", str(tiny_model),

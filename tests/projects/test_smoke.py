@@ -99,6 +99,18 @@ def check_report_holds_the_metrics(project: Path, rows: dict, labels: dict, keys
         assert float(cells[-1]) == round(scores["words_per_s"])
 
 
+def check_project(project: Path, labels: dict, table_keys: list, metric: str, n_docs: int) -> dict:
+    """What both projects must show; returns each model's scores for the project's own checks."""
+    rows = result_rows(project / "results.md")
+    assert set(labels.values()) <= set(rows), f"models missing from results.md: {sorted(rows)}"
+    check_report_holds_the_metrics(project, rows, labels, table_keys)
+    check_models_were_trained_as_configured(project, metric)
+    scores = {model: json.loads((project / "metrics" / model / "seed1.json").read_text()) for model in labels}
+    assert all(s["n_docs"] == n_docs and s["words_per_s"] > 0 for s in scores.values())
+    check_chart(project)
+    return scores
+
+
 def check_chart(project: Path) -> None:
     try:
         import matplotlib  # noqa: F401
@@ -113,20 +125,13 @@ def check_chart(project: Path) -> None:
 def test_conll2003_ner_project_smoke(tmp_path, tiny_bilm_dir):
     project = run_project("conll2003_ner", tmp_path, "ner_elmo.cfg", tiny_bilm_dir,
                           data_dir=DATA / "conll2003", limit=3)
-    rows = result_rows(project / "results.md")
     labels = {"baseline": "CNN tok2vec (baseline)", "pretrain": "CNN tok2vec + `spacy pretrain`",
               "elmo": "CNN tok2vec + ELMo listener (ner_elmo.cfg)"}
-    assert set(labels.values()) <= set(rows), f"models missing from results.md: {sorted(rows)}"
-    check_report_holds_the_metrics(project, rows, labels, ["ents_p", "ents_r", "ents_f"])
-    check_models_were_trained_as_configured(project, "ents_f")
-    for model in labels:
-        scores = json.loads((project / "metrics" / model / "seed1.json").read_text())
-        assert scores["n_docs"] == 3 and scores["words_per_s"] > 0
+    for scores in check_project(project, labels, ["ents_p", "ents_r", "ents_f"], "ents_f", n_docs=3).values():
         p, r, f = scores["ents_p"], scores["ents_r"], scores["ents_f"]
         assert f == pytest.approx(2 * p * r / (p + r) if p + r else 0.0, abs=1e-9)  # F1 of its own P and R
         assert set(scores["ents_per_type"]) <= {"PER", "LOC", "ORG", "MISC"}
     assert (project / "pretrain" / "model-last.bin").stat().st_size > 0
-    check_chart(project)
 
 
 @pytest.mark.slow
@@ -134,18 +139,11 @@ def test_conll2003_ner_project_smoke(tmp_path, tiny_bilm_dir):
 def test_movie_reviews_textcat_project_smoke(tmp_path, tiny_bilm_dir):
     project = run_project("movie_reviews_textcat", tmp_path, "textcat_elmo.cfg", tiny_bilm_dir,
                           data_dir=DATA / "movie_reviews", limit=3)
-    rows = result_rows(project / "results.md")
     labels = {"baseline": "ensemble, CNN tok2vec (baseline)", "pretrain": "ensemble, CNN tok2vec + `spacy pretrain`",
               "elmo": "ensemble, CNN tok2vec + ELMo listener (textcat_elmo.cfg)"}
-    assert set(labels.values()) <= set(rows), f"models missing from results.md: {sorted(rows)}"
-    check_report_holds_the_metrics(project, rows, labels, ["accuracy", "macro_f"])
-    check_models_were_trained_as_configured(project, "accuracy")
-    for model in labels:
-        scores = json.loads((project / "metrics" / model / "seed1.json").read_text())
-        assert scores["n_docs"] == 6 and scores["words_per_s"] > 0
+    for scores in check_project(project, labels, ["accuracy", "macro_f"], "accuracy", n_docs=6).values():
         assert scores["accuracy"] * 6 == pytest.approx(round(scores["accuracy"] * 6))  # a share of 6 reviews
         assert set(scores["f_per_type"]) == {"pos", "neg"}
-    check_chart(project)
     # the dev-only bag-of-words reference: one dev macro F1 per epoch
     proc = subprocess.run([sys.executable, "-m", "weasel", "run", "bow-reference", str(project)],
                           capture_output=True, text=True, timeout=120)
