@@ -147,3 +147,15 @@ def kill_when_halted(proc, halted, what: str, timeout: float = 120.0) -> None:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
         proc.stderr.close()
+
+
+def assert_same_embeddings(got_path, want_path):
+    """Two embedding files hold the same tokens and vectors (within float rounding)."""
+    from spacy_elmo.application.embedding_io import read_embeddings
+
+    got, want = read_embeddings(got_path), read_embeddings(want_path)
+    assert len(got) == len(want) > 0
+    for (t1, a1), (t2, a2) in zip(got, want):
+        assert t1 == t2
+        assert a1.shape == a2.shape
+        numpy.testing.assert_allclose(a1, a2, rtol=0, atol=1e-6)

@@ -13,7 +13,7 @@ import pytest
 from spacy_elmo.application.bulk import embed_file
 from spacy_elmo.application.embedding_io import ResumeError, partial_dir, read_embeddings
 from tests.helpers import EMBED_LINES as LINES
-from tests.helpers import kill_when_halted
+from tests.helpers import assert_same_embeddings, kill_when_halted
 
 distributed = pytest.importorskip("distributed", reason="needs the 'dask' extra: pip install -e '.[dask]' (dev includes it)")
 
@@ -46,15 +46,6 @@ def client():
     cluster.close(timeout=60)
 
 
-def assert_same(got_path, want_path):
-    got, want = read_embeddings(got_path), read_embeddings(want_path)
-    assert len(got) == len(want) > 0
-    for (t1, a1), (t2, a2) in zip(got, want):
-        assert t1 == t2
-        assert a1.shape == a2.shape
-        numpy.testing.assert_allclose(a1, a2, rtol=0, atol=1e-6)
-
-
 def model_loads(client):
     from spacy_elmo.application import bulk
 
@@ -71,7 +62,7 @@ def test_every_format_equals_the_single_process_output(client, tiny_model, text_
         if suffix != ".npy":  # .npy keeps no tokens
             assert summary.n_tokens == sum(len(t) for t, _ in read_embeddings(out))
         assert not partial_dir(out).exists()
-        assert_same(out, single)
+        assert_same_embeddings(out, single)
     # Four jobs with the same model: each worker process loaded it at most once.
     loads = model_loads(client)
     assert sorted(loads.values()) in ([1, 1], [0, 1]), loads
@@ -124,7 +115,7 @@ def test_a_worker_killed_mid_chunk_loses_nothing(client, tiny_model, text_file, 
     assert summary.finished and not partial_dir(out).exists()
     single = tmp_path / "single.npz"
     embed_file(text_file, single, model=tiny_model, layers="all", chunk_size=3, progress=False)
-    assert_same(out, single)
+    assert_same_embeddings(out, single)
 
 
 # A client that embeds on the cluster as ``embed --scheduler`` does, and stops (without exiting) once three
@@ -169,7 +160,7 @@ def test_a_killed_client_resumes_with_the_same_command(client, tiny_model, tmp_p
     assert "Resumed:" in rerun.stdout and f"Wrote {len(LINES) * 10} documents" in rerun.stdout
     single = tmp_path / "single.hdf5"
     embed_file(big, single, model=tiny_model, layers="all", chunk_size=4, progress=False)
-    assert_same(out, single)
+    assert_same_embeddings(out, single)
 
 
 def test_a_run_with_other_settings_is_refused(client, tiny_model, text_file, tmp_path):

@@ -10,7 +10,7 @@ import spacy
 from spacy_elmo.application.bulk import embed_file
 from spacy_elmo.application.embedding_io import ResumeError, partial_dir, read_embeddings
 from tests.helpers import EMBED_LINES as LINES
-from tests.helpers import REFERENCE, needs_reference
+from tests.helpers import REFERENCE, assert_same_embeddings, needs_reference
 
 def reduce(layers, mixed, spec):
     return {"mix": mixed, "top": layers[-1], "average": layers.mean(0), "all": layers, "0,2": layers[[0, 2]]}[spec]
@@ -178,7 +178,7 @@ def test_cli_local_cluster_and_progress(cli, tiny_model, text_file, tmp_path):
     assert "chunks 4/4" in result.stderr and "tok/s" in result.stderr
     single = tmp_path / "single.spacy"
     embed_file(text_file, single, model=tiny_model, layers="0,2", chunk_size=5, progress=False)
-    assert_same(out, single)
+    assert_same_embeddings(out, single)
 
 
 @pytest.mark.parametrize(

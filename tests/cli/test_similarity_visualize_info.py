@@ -6,6 +6,7 @@ import numpy
 import pytest
 import spacy
 
+from spacy_elmo.application.analysis import cosine_matrix
 from tests.helpers import REFERENCE, TINY_TEXTCAT_LISTENER_CFG, needs_reference
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
