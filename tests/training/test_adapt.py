@@ -8,7 +8,8 @@ import torch
 from spacy_elmo.bilm import load_bilm
 from spacy_elmo.training.adapt import AdaptError, AdaptSettings, adapt
 from spacy_elmo.training.corpus import CorpusError
-from spacy_elmo.training.output_io import OUTPUT_LAYER_NAME, has_output_layer, load_output_layer
+from spacy_elmo.layout import OUTPUT_LAYER_NAME
+from spacy_elmo.training.output_io import has_output_layer, load_output_layer
 from spacy_elmo.training.trainer import Trainer
 
 from tests.helpers import random_bilm
@@ -119,7 +120,7 @@ def test_a_corrupt_output_layer_is_named(pretrained_run, tmp_path):
     model = tmp_path / "model"
     shutil.copytree(pretrained_run, model)
     (model / OUTPUT_LAYER_NAME).write_bytes(b"not a safetensors file")
-    from spacy_elmo.bilm.errors import WeightFileError
+    from spacy_elmo.errors import WeightFileError
 
     with pytest.raises(WeightFileError, match="corrupt or truncated"):
         load_output_layer(model, load_bilm(model).options.projection_dim)
