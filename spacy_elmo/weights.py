@@ -12,7 +12,13 @@ What can be named, in the order it is tried:
 5. a pretraining run directory (its biLM is in ``model/``);
 6. a saved spaCy pipeline (``config.cfg`` + ``meta.json``): the biLM of its one "elmo" component,
    ``<pipeline>/<component>/bilm``;
-7. a directory with ``options.json`` and exactly one ``.hdf5`` (original files).
+7. a directory with ``options.json`` and exactly one ``.hdf5`` (original files);
+8. the name of an installed spaCy pipeline package (``pip install``-ed, as ``spacy.load(name)``
+   finds it) with an "elmo" component: its biLM, as for a saved pipeline.
+
+The packaged biLMs' names (``en_elmo_small``) are also the names of the spaCy pipeline packages
+that ``python -m spacy_elmo package NAME`` builds from them, so once such a package is installed,
+``spacy.load("en_elmo_small")`` and ``--model en_elmo_small`` give the same biLM.
 
 Nothing here imports spaCy or thinc: a saved pipeline is recognised by its files and its
 ``config.cfg`` is read as plain INI, so ``pretrain --init-from PIPELINE`` works without spaCy.
@@ -58,7 +64,7 @@ class Weights:
     weight_file: Optional[Path] = None
     pipeline_dir: Optional[Path] = None
     component: Optional[str] = None
-    name: Optional[str] = None  # the packaged model's name
+    name: Optional[str] = None  # the packaged model's name, or the installed pipeline package's
 
     def load(self):
         """The biLM (eval mode, CPU, float32)."""
@@ -88,7 +94,8 @@ class Weights:
         if self.kind == "packaged":
             return f"the packaged model {self.name} ({self.bilm_dir})"
         if self.kind == "spacy":
-            return f"the biLM of the spaCy pipeline {self.pipeline_dir} (component {self.component!r})"
+            package = f"installed package {self.name}: " if self.name else ""
+            return f"the biLM of the spaCy pipeline {package}{self.pipeline_dir} (component {self.component!r})"
         if self.kind == "run":
             return f"the pretraining run {self.folder} ({self.bilm_dir})"
         if self.kind == "original":
@@ -137,9 +144,14 @@ def resolve_weights(
             return _packaged(text, names)
         if "/" in text or "\\" in text:
             raise ElmoError(f"No ELMo model at {text!r} ({names.weights}): the path does not exist (no such directory or file).")
+        installed = installed_pipeline_dir(text)
+        if installed is not None:
+            return _pipeline(installed, text, names, package=text)
         raise ElmoError(
-            f"No ELMo model at {text!r} ({names.weights}): the path does not exist (no such directory or file), and no packaged model has that name "
-            f"(packaged models: {', '.join(models.packaged_models()) or 'none'})."
+            f"No ELMo model named {text!r} ({names.weights}): it is not a path that exists, not a packaged biLM "
+            f"(packaged models: {', '.join(models.packaged_models()) or 'none'}; `python -m spacy_elmo info` lists them), and "
+            f"not an installed spaCy pipeline package (pip install it first; `python -m spacy_elmo package` builds "
+            "one from a biLM or a trained pipeline)."
         )
     return _resolve_path(path, text, names)
 
@@ -196,11 +208,7 @@ def _resolve_path(path: Path, given: str, names: Names) -> Weights:
     if is_native_dir(path / RUN_MODEL_DIR):
         return Weights("run", given, bilm_dir=path / RUN_MODEL_DIR)
     if is_spacy_pipeline_dir(path):
-        component = elmo_component(path)
-        bilm_dir = path / component / PIPELINE_BILM_DIR
-        if not is_native_dir(bilm_dir):
-            raise ElmoError(f"{path} is a spaCy pipeline whose 'elmo' component {component!r} has no saved biLM ({bilm_dir} is missing).")
-        return Weights("spacy", given, bilm_dir=bilm_dir, pipeline_dir=path, component=component)
+        return _pipeline(path, given, names)
     pair = find_original_files(path)
     if pair is not None:
         return Weights("original", given, options_file=pair[0], weight_file=pair[1])
@@ -211,7 +219,44 @@ def _resolve_path(path: Path, given: str, names: Names) -> Weights:
     )
 
 
+def _pipeline(path: Path, given: str, names: Names, package: Optional[str] = None) -> Weights:
+    from .bilm.io_native import is_native_dir
+
+    component = elmo_component(path)
+    bilm_dir = path / component / PIPELINE_BILM_DIR
+    if not is_native_dir(bilm_dir):
+        raise ElmoError(f"{path} is a spaCy pipeline whose 'elmo' component {component!r} has no saved biLM ({bilm_dir} is missing).")
+    return Weights("spacy", given, bilm_dir=bilm_dir, pipeline_dir=path, component=component, name=package)
+
+
 # -- saved spaCy pipelines, recognised without spaCy ------------------------------------------------
+def installed_pipeline_dir(name: str) -> Optional[Path]:
+    """The data directory of the installed spaCy pipeline package ``name``, or None if there is none.
+
+    A package made by ``spacy package`` is a Python package ``name`` whose folder holds the pipeline
+    in one subfolder (``<lang>_<name>-<version>/``, with ``config.cfg`` and ``meta.json``). Found
+    with ``importlib`` without importing it (so without spaCy).
+    """
+    import importlib.util
+
+    if not name.isidentifier():
+        return None
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        folder = Path(location)
+        found = sorted(d for d in folder.iterdir() if is_spacy_pipeline_dir(d)) if folder.is_dir() else []
+        if len(found) == 1:
+            return found[0]
+        if is_spacy_pipeline_dir(folder):
+            return folder
+    return None
+
+
 def is_spacy_pipeline_dir(path: PathLike) -> bool:
     """A directory written by ``nlp.to_disk``: it has ``config.cfg`` and ``meta.json``."""
     path = Path(path)

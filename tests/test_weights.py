@@ -145,7 +145,7 @@ print(chosen.kind, chosen.component, chosen.load().options.n_output_layers)
     "make, message",
     [
         (lambda d: d / "nothing-here", "does not exist"),
-        (lambda d: Path("en_elmo_nope"), "no packaged model has that name"),
+        (lambda d: Path("en_elmo_nope"), "not a packaged biLM .* and not an installed spaCy pipeline package"),
         (lambda d: (d / "empty").mkdir() or d / "empty", "holds neither a native model"),
         (lambda d: (d / "o.json").write_text("{}") and d / "o.json", "is an options file; give its .hdf5 weights with --weights"),
     ],

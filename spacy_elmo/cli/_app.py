@@ -22,6 +22,7 @@ COMMANDS: Dict[str, str] = {
     "embed": "embed",
     "similarity": "similarity",
     "visualize": "visualize",
+    "package": "package",
 }
 NEEDS_SPACY = (
     "This needs spaCy, which is not installed: pip install 'spacy>=3.7,<4'. "

@@ -14,7 +14,10 @@ from ..errors import ElmoError
 
 F = TypeVar("F", bound=Callable)
 
-MODEL_HELP = "Native model dir (options.json + weights.safetensors) or a spaCy pipeline dir with an 'elmo' component. Default: the packaged model."
+MODEL_HELP = (
+    "A packaged biLM's name (en_elmo_small), a native model dir, a pretraining run, a spaCy pipeline dir or an "
+    "installed spaCy pipeline package with an 'elmo' component. Default: the packaged model."
+)
 OPTIONS_HELP = "Original options.json (with --weights)."
 WEIGHTS_HELP = "Original .hdf5 weight file (with --options)."
 LANG_HELP = "Language of the spaCy tokenizer for plain text (ignored with a spaCy pipeline --model)."
