@@ -12,7 +12,7 @@ import pytest
 import spacy
 
 from spacy_elmo.application.pipeline_package import build_pipeline_package
-from spacy_elmo.bilm.errors import ElmoError
+from spacy_elmo.errors import ElmoError
 from spacy_elmo.weights import CLI_NAMES, installed_pipeline_dir, resolve_weights
 
 

@@ -14,7 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Optional, Union
 
-from ..bilm.errors import ElmoError
+from ..errors import ElmoError
+from ..layout import PIPELINE_META_NAME
 from ..weights import CLI_NAMES, Names, is_spacy_pipeline_dir, resolve_weights
 
 PathLike = Union[str, Path]
@@ -82,7 +83,7 @@ def build_pipeline_package(
     with tempfile.TemporaryDirectory(prefix="spacy-elmo-package-") as tmp:
         if is_spacy_pipeline_dir(model_text):
             pipeline = Path(model_text)
-            saved_lang = json.loads((pipeline / "meta.json").read_text(encoding="utf-8")).get("lang")
+            saved_lang = json.loads((pipeline / PIPELINE_META_NAME).read_text(encoding="utf-8")).get("lang")
             if saved_lang != lang:
                 raise ElmoError(f"{pipeline} is a {saved_lang!r} pipeline, so its package name must start with "
                                 f"{saved_lang}_, not {lang}_ (--name {saved_lang}_{short}).")
