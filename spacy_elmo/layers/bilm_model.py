@@ -16,6 +16,8 @@ as in the original.
 from __future__ import annotations
 
 import contextlib
+import copy
+from dataclasses import dataclass, field
 from typing import List, Optional, Protocol, Tuple
 
 import numpy
@@ -29,7 +31,7 @@ from ..errors import ElmoError
 from .batch import DocBatch
 from .bilm_shim import BiLMShim, WeightsSource
 from .cache import LayerCache
-from .splitting import Splitter
+from .splitting import DEFAULT_SPLITTER, Splitter
 
 BILM_MODEL_NAME = "elmo-bilm"
 
@@ -49,6 +51,25 @@ class RunSettings(Protocol):
 
     @property
     def uses_cache(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class StandaloneSettings:
+    """How a standalone model runs its biLM (the :class:`~.bilm_model.RunSettings` of the 'elmo'
+    component it was copied from, always frozen; the layer cache is off unless asked for)."""
+
+    split: Splitter = field(default=DEFAULT_SPLITTER)
+    batch_size: int = 64
+    max_batch_tokens: int = 4096
+    stateful: bool = False
+    cache_size_mb: float = 0.0
+    frozen: bool = True
+    trainable_layers: Optional[int] = None
+    learn_rate_scale: float = 1.0
+
+    @property
+    def uses_cache(self) -> bool:
+        return not self.stateful and self.cache_size_mb > 0
 
 
 class ElmoBiLMModel(Model):
@@ -87,10 +108,19 @@ class ElmoBiLMModel(Model):
         self.cache = LayerCache(settings.cache_size_mb if settings.uses_cache else 0.0)
         return self
 
-    def copy(self):  # pragma: no cover - spaCy's replace_listeners would copy the biLM; not supported
-        raise NotImplementedError(
-            "The 'elmo' biLM cannot be copied into a downstream component (replace_listeners); keep the 'elmo' component."
-        )
+    def copy(self) -> "ElmoBiLMModel":
+        """A frozen copy with its own copy of the biLM and this model's splitting and batching (what
+        ``nlp.replace_listeners`` gives a downstream component, :mod:`.standalone`)."""
+        settings = self.settings
+        if settings is None:
+            raise ElmoError("This spacy-elmo.BiLM.v1 model has no settings yet: only a configured model can be copied.")
+        copied = ElmoBiLMModel(dropout=self.attrs.get("bilm_dropout", 0.0))
+        copied.configure(StandaloneSettings(split=settings.split, batch_size=settings.batch_size,
+                                            max_batch_tokens=settings.max_batch_tokens, stateful=settings.stateful),
+                         self.shim.source)
+        copied.shim._device = self.shim._device
+        copied.shim.set_bilm(copy.deepcopy(self.bilm))
+        return copied
 
 
 def bilm_init(model: ElmoBiLMModel, X=None, Y=None) -> ElmoBiLMModel:

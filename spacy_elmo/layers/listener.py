@@ -213,11 +213,28 @@ def _relay(model: ElmoListener, docs: List[Doc], is_train: bool):
 
 
 def listener_forward(model: ElmoListener, docs: List[Doc], is_train: bool):
-    """Relay, (layer norm), scalar mix, dropout, (projection), (beside a small tok2vec): each step a small
-    layer with its own backprop, chained back in reverse order."""
-    ops, xp = model.ops, model.ops.xp
+    """Relay (the component's outputs), then :func:`mixed_forward`."""
     relayed_batch = model._batch_id if is_train else None
     layers_per_doc, upstream_backprop = _relay(model, docs, is_train)
+    outputs, backprop = mixed_forward(model, docs, layers_per_doc, upstream_backprop, is_train)
+    if relayed_batch is None:
+        return outputs, backprop
+
+    def backprop_and_release(d_outputs: List[Floats2d]) -> List[Doc]:
+        result = backprop(d_outputs)
+        model.release(relayed_batch)
+        return result
+
+    return outputs, backprop_and_release
+
+
+def mixed_forward(model: ElmoListener, docs: List[Doc], layers_per_doc: List[Floats3d],
+                  upstream_backprop: Optional[Callable], is_train: bool):
+    """The listener's own layers over given biLM layers: (layer norm), scalar mix, dropout,
+    (projection), (beside a small tok2vec), each step a small layer with its own backprop, chained
+    back in reverse order. ``upstream_backprop`` (None: nothing to send) gets the layers' gradients.
+    Shared by the listener and by a standalone model (:mod:`.standalone`), which runs its own biLM."""
+    ops, xp = model.ops, model.ops.xp
     lengths = [int(x.shape[1]) for x in layers_per_doc]
     X = xp.concatenate(layers_per_doc, axis=1) if layers_per_doc else ops.alloc3f(model.get_dim("nL"), 0, model.get_dim("nD"))
     if model.attrs["layer_norm"]:
@@ -260,8 +277,6 @@ def listener_forward(model: ElmoListener, docs: List[Doc], is_train: bool):
             dX = bp_norm(dX) if bp_norm is not None else dX
             offsets = numpy.cumsum([0] + lengths)
             upstream_backprop([dX[:, offsets[i] : offsets[i + 1]] for i in range(len(lengths))])
-        if relayed_batch is not None:
-            model.release(relayed_batch)
         return []
 
     return outputs, backprop

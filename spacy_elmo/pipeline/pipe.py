@@ -32,6 +32,7 @@ from ..layer_choice import mix_coefficients
 from ..layers.bilm_model import ElmoBiLMModel
 from ..layers.bilm_shim import WeightsSource
 from ..layers.listener import DATA_ATTR, ElmoListener
+from ..layers.standalone import install_replace_hooks
 from ..layout import COMPONENT_CFG_NAME, PIPELINE_BILM_DIR
 from .data import ElmoData
 from .extensions import install_extensions, keep_vector_hooks_across_processes, set_vector_hooks
@@ -91,6 +92,7 @@ class ElmoComponent(TrainablePipe):
         self.cfg: Dict = {}
         self._pending_update = False
         self.model.configure(settings, source)
+        install_replace_hooks(self.model, settings)  # nlp.replace_listeners: see spacy_elmo.layers.standalone
         self.model.shim.on_load.append(self._on_bilm_loaded)
 
     @property
