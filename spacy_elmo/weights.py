@@ -66,6 +66,12 @@ class Weights:
     component: Optional[str] = None
     name: Optional[str] = None  # the packaged model's name, or the installed pipeline package's
 
+    def options_path(self) -> Path:
+        """The options file (the architecture), readable without the weights."""
+        from .layout import OPTIONS_NAME
+
+        return self.bilm_dir / OPTIONS_NAME if self.bilm_dir is not None else self.options_file  # type: ignore[return-value]
+
     def load(self):
         """The biLM (eval mode, CPU, float32)."""
         from .bilm.loading import load_bilm

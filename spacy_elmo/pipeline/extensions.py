@@ -16,7 +16,10 @@ The ``._.elmo`` getters work on every route regardless.
 """
 from __future__ import annotations
 
-from typing import Iterable, Iterator, Optional, TypeVar, Union
+import inspect
+import re
+import warnings
+from typing import Iterable, List, Optional, TypeVar, Union
 
 import numpy
 from spacy.tokens import Doc, Span, Token
@@ -136,23 +139,49 @@ def _restore_hooks(item: DocOrTuple) -> DocOrTuple:
     return item
 
 
-def with_vector_hooks(docs: Iterable[Doc]) -> Iterator[Doc]:
-    """The docs, each with the ELMo vector hooks set again, e.g. after ``DocBin.get_docs`` or
-    ``Doc.from_bytes`` (spaCy cannot serialize hooks). A doc without ``doc._.elmo_data`` is an error."""
-    for doc in docs:
-        yield set_vector_hooks(doc)
+def with_vector_hooks(docs: Iterable[Doc]) -> List[Doc]:
+    """Set the ELMo vector hooks again on every doc, now, and return them as a list, e.g. after
+    ``DocBin.get_docs`` or ``Doc.from_bytes`` (spaCy cannot serialize hooks). A doc without
+    ``doc._.elmo_data`` is an error. Eager on purpose: a generator would do nothing until iterated, so
+    ``with_vector_hooks(docs)`` on its own would silently leave the docs without hooks. For a stream
+    too large for a list, call :func:`set_vector_hooks` on each doc as it comes."""
+    return [set_vector_hooks(doc) for doc in docs]
+
+
+#: spaCy's warning that a doc's user hooks are not serialized; the ELMo hooks are set again on every
+#: route this package documents, so for them it is noise.
+W109 = re.escape("[W109]")
 
 
 class _PipeKeepingVectorHooks:
     """``nlp.pipe`` that sets the vector hooks again on docs that come back from worker processes.
-    A class (not a closure) so that a pipeline holding it can still be pickled (spawned workers)."""
+    A class (not a closure) so that a pipeline holding it can still be pickled (spawned workers).
+    It has ``Language.pipe``'s signature and docstring (``__signature__``, ``__doc__``)."""
 
     def __init__(self, nlp):
         self.nlp = nlp
+        method = type(nlp).pipe
+        self.__doc__ = method.__doc__
+        params = list(inspect.signature(method).parameters.values())[1:]  # without self
+        self.__signature__ = inspect.signature(method).replace(parameters=params)
 
     def __call__(self, *args, **kwargs):
-        for item in type(self.nlp).pipe(self.nlp, *args, **kwargs):
+        self.__signature__.bind(*args, **kwargs)  # a wrong call fails here, as Language.pipe's would
+        docs = type(self.nlp).pipe(self.nlp, *args, **kwargs)
+        # With n_process > 1 spaCy starts its workers on the first next() and each worker sends its
+        # docs back with Doc.to_bytes, which warns W109 for the ELMo hooks once per batch; the parent
+        # sets them again below. Forked workers inherit the filter in force when they start.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=W109)
+            first = next(docs, _END)
+        if first is _END:
+            return
+        yield _restore_hooks(first)
+        for item in docs:
             yield _restore_hooks(item)
+
+
+_END = object()
 
 
 def keep_vector_hooks_across_processes(nlp) -> None:

@@ -68,7 +68,11 @@ make_elmo.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
     return_annotation="ElmoComponent",
 )
 Language.factory(
-    "elmo", default_config={"model": Config().from_str(DEFAULT_ELMO_MODEL)["model"], **ElmoSettings.default_config()}
+    "elmo",
+    default_config={"model": Config().from_str(DEFAULT_ELMO_MODEL)["model"], **ElmoSettings.default_config()},
+    # what nlp.analyze_pipes() reports: every layer on the doc, the vectors read from it, and (with
+    # set_doc_tensor) doc.tensor; set_vector_hooks also routes .vector / .similarity through the hooks
+    assigns=["doc._.elmo_data", "token._.elmo", "span._.elmo", "doc._.elmo", "doc.tensor"],
 )(make_elmo)
 
 
@@ -129,9 +133,25 @@ class ElmoComponent(TrainablePipe):
         self.listener_map.setdefault(component_name, [])
         if listener not in self.listener_map[component_name]:
             self.listener_map[component_name].append(listener)
+        shape = self._output_shape()
+        if shape is not None:
+            listener.set_upstream_dims(*shape)
+
+    def _output_shape(self) -> Optional[tuple]:
+        """``(n_output_layers, dim)`` of the biLM, read from its options file if the weights are not
+        loaded yet, so that a listener knows its input before anything runs (``spacy debug model``,
+        a config's shape inference). None while a saved pipeline is being restored (its listeners
+        bring their dims with them)."""
+        from ..bilm import BiLMOptions
+
         if self.model.shim.is_loaded:
             options = self.bilm.options
-            listener.set_upstream_dims(options.n_output_layers, options.output_dim)
+        else:
+            try:
+                options = BiLMOptions.from_file(self.model.shim.source.resolve().options_path())
+            except (ElmoError, OSError, AttributeError):
+                return None
+        return options.n_output_layers, options.output_dim
 
     def remove_listener(self, listener: ElmoListener, component_name: str) -> bool:
         if component_name in self.listener_map and listener in self.listener_map[component_name]:
@@ -160,7 +180,10 @@ class ElmoComponent(TrainablePipe):
         mix = self._mix()
         to_numpy = self.model.ops.to_numpy
         for doc, layers in zip(docs, outputs):
-            doc._.set(DATA_ATTR, ElmoData(to_numpy(layers), mix))
+            data = ElmoData(to_numpy(layers), mix)
+            doc._.set(DATA_ATTR, data)
+            if self.settings.set_doc_tensor:
+                doc.tensor = self.model.ops.asarray2f(data.vectors)
             if self.settings.set_vector_hooks:
                 set_vector_hooks(doc)
 

@@ -53,6 +53,10 @@ class ElmoSettings:
     output_mix: what ``token._.elmo`` is: a layer choice ("average", "top", "all", a layer index; see
         :mod:`spacy_elmo.layer_choice`) or one fixed coefficient per layer.
     set_vector_hooks: make token/span/doc ``.vector`` and ``.similarity`` use these vectors.
+    set_doc_tensor: also write the vectors (``token._.elmo``, one row per token) to ``doc.tensor``,
+        which ``Doc.to_bytes`` keeps and ``Token.vector`` falls back to when the vocab has no static
+        vectors and no hook is set. Off by default: ``doc.tensor`` is spaCy's tok2vec's output, which
+        this would overwrite in a pipeline that has both.
     """
 
     weights: Optional[str] = None
@@ -68,6 +72,7 @@ class ElmoSettings:
     cache_size_mb: float = 512.0
     output_mix: OutputMix = "mean"
     set_vector_hooks: bool = True
+    set_doc_tensor: bool = False
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
