@@ -94,7 +94,7 @@ def select_layers(layers: numpy.ndarray, spec: LayerSpec, mixed: Optional[numpy.
         return layers.mean(axis=0)
     if spec == "mix":
         return mixed if mixed is not None else layers.mean(axis=0)
-    return layers[list(spec)]
+    return layers[[int(i) for i in spec]]
 
 
 def token_vectors(layers: numpy.ndarray, spec: LayerSpec, mixed: Optional[numpy.ndarray] = None) -> numpy.ndarray:

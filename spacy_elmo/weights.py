@@ -29,7 +29,7 @@ import configparser
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Union
+from typing import Dict, List, NamedTuple, Optional, TypedDict, Union
 
 from .errors import ElmoError
 from .layout import PIPELINE_BILM_DIR, PIPELINE_CONFIG_NAME, PIPELINE_META_NAME, RUN_MODEL_DIR
@@ -50,6 +50,14 @@ class Names(NamedTuple):
 COMPONENT_NAMES = Names("weights", "options_file", "weight_file")
 CLI_NAMES = Names("--model", "--options", "--weights")
 INIT_NAMES = Names("--init-from", "--init-from", "--init-weights")
+
+
+class Manifest(TypedDict):
+    """What :meth:`Weights.manifest` gives: the kind, the paths named, every file's size in bytes."""
+
+    kind: str
+    paths: List[str]
+    files: Dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -108,7 +116,7 @@ class Weights:
             return f"{self.options_file} + {self.weight_file}"
         return str(self.bilm_dir)
 
-    def manifest(self) -> Dict[str, object]:
+    def manifest(self) -> "Manifest":
         """A JSON-able description: shown to the user and pinned by resumable runs (files and sizes)."""
         files: List[Path] = []
         for path in self.paths:

@@ -311,7 +311,7 @@ def _run_pool(job: EmbedJob, n_process: int, bar: ChunkProgress, stop_after: Opt
     threads = max(1, (os.cpu_count() or 1) // n_process)
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(n_process, initializer=_worker_init, initargs=(job.worker_settings, threads)) as pool:
-        pending = []
+        pending: List[Any] = []
         tasks = job.tasks()
         exhausted = False
         while True:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import ElmoError
-from ..weights import CLI_NAMES, Weights, is_spacy_pipeline_dir, resolve_weights
+from ..weights import CLI_NAMES, Manifest, Weights, is_spacy_pipeline_dir, resolve_weights
 
 __all__ = ["resolve_cli_weights", "model_source", "load_bilm_from_args", "load_nlp", "elmo_pipe", "is_spacy_pipeline_dir"]
 
@@ -19,7 +19,7 @@ def resolve_cli_weights(model: Optional[Path], options: Optional[Path], weights:
     return resolve_weights(model, options, weights, names=CLI_NAMES)
 
 
-def model_source(model: Optional[Path], options: Optional[Path], weights: Optional[Path]) -> dict:
+def model_source(model: Optional[Path], options: Optional[Path], weights: Optional[Path]) -> Manifest:
     """A JSON-able description of the chosen weights: shown to the user and pinned by resumable runs."""
     return resolve_cli_weights(model, options, weights).manifest()
 
@@ -47,7 +47,7 @@ def load_nlp(
 
     elmo_settings = dict(elmo_settings or {})
     chosen = resolve_cli_weights(model, options, weights)
-    if chosen.kind == "spacy":
+    if chosen.kind == "spacy" and chosen.pipeline_dir is not None:
         from ..weights import pipeline_components
 
         others = [name for name in pipeline_components(chosen.pipeline_dir) if name != chosen.component]

@@ -45,7 +45,7 @@ def build_pipeline_dir(model: PathLike, output: PathLike, lang: str, name: str =
         nlp.add_pipe("elmo", config={"options_file": str(chosen.options_file), "weight_file": str(chosen.weight_file)})
     else:
         nlp.add_pipe("elmo", config={"weights": weights})
-    nlp.get_pipe("elmo").bilm  # read the weights now: a bad file fails here, not in the package
+    nlp.get_pipe("elmo").bilm  # type: ignore[attr-defined]  # read the weights now: a bad file fails here
     nlp.meta.update({
         "name": name, "version": version,
         "description": f"ELMo contextual vectors (spacy-elmo) from {chosen.describe()}: token._.elmo, doc._.elmo_data.",

@@ -8,14 +8,16 @@ no call has more than ``max_rows`` rows or more than ``max_tokens`` padded token
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
+
+import numpy
 
 #: Sentences (rows) per biLM call, unless the caller says otherwise: ``embed_sentences``, the 'elmo'
 #: component's ``batch_size`` and ``embed --batch-size`` all start from it.
 DEFAULT_BATCH_SIZE = 64
 
 
-def cut_batches(lengths: Sequence[int], max_rows: int, max_tokens: Optional[int] = None, pad: int = 0) -> List[Tuple[int, int]]:
+def cut_batches(lengths: Union[Sequence[int], numpy.ndarray], max_rows: int, max_tokens: Optional[int] = None, pad: int = 0) -> List[Tuple[int, int]]:
     """``[start, end)`` spans over ``lengths`` (in their order), each one biLM call.
 
     ``pad``: tokens each row gets beyond its length (2 where the sentence boundaries are added to

@@ -10,11 +10,12 @@ from ._common import clean_errors, model_option, options_option, weights_option
 
 
 def _size(n_bytes: int) -> str:
+    size = float(n_bytes)
     for unit in ("B", "KB", "MB", "GB"):
-        if n_bytes < 1024 or unit == "GB":
-            return f"{n_bytes:.0f} {unit}" if unit == "B" else f"{n_bytes:.1f} {unit}"
-        n_bytes /= 1024
-    return f"{n_bytes} B"  # pragma: no cover
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size} B"  # pragma: no cover
 
 
 @app.command()
@@ -61,7 +62,7 @@ def info(
         ("output layers", f"{opts.n_output_layers} (0 = context-free token layer, 1..{opts.n_lstm_layers} = biLSTM layers)"),
         ("vector width", f"{opts.output_dim} (forward {opts.projection_dim} + backward {opts.projection_dim})"),
     ]
-    if chosen.kind == "spacy":
+    if chosen.kind == "spacy" and chosen.pipeline_dir is not None:
         import spacy
 
         config = spacy.util.load_config(chosen.pipeline_dir / PIPELINE_CONFIG_NAME)

@@ -38,7 +38,9 @@ def similarity(
         raise ElmoError(
             f"{word!r} occurs {len(occurrences)} time(s) in the sentences given; similarity needs at least two occurrences."
         )
-    sims = cosine_matrix([o.vector for o in occurrences])
+    import numpy
+
+    sims = cosine_matrix(numpy.stack([o.vector for o in occurrences]))
     typer.echo(format_table(word, layers, occurrences, sims))
 
 

@@ -51,7 +51,7 @@ def visualize_word(
 
         from ..application.analysis import label_separation
 
-        within, across = label_separation(numpy.stack([o.vector for o in occurrences]), [o.label for o in occurrences])
+        within, across = label_separation(numpy.stack([o.vector for o in occurrences]), [str(o.label) for o in occurrences])
         typer.echo(f"Mean cosine similarity within a label: {within:.3f}; across labels: {across:.3f}.")
     typer.secho(f"Wrote {output}", fg=typer.colors.GREEN)
 

@@ -38,17 +38,25 @@ BILM_MODEL_NAME = "elmo-bilm"
 
 class RunSettings(Protocol):
     """What the model reads of its component's settings (``spacy_elmo.pipeline.ElmoSettings``, which
-    declares them with their defaults and checks them); the model itself holds no defaults."""
+    declares them with their defaults and checks them); the model itself holds no defaults.
+    Read-only (properties), as the frozen dataclasses that provide them are."""
 
-    frozen: bool
-    trainable_layers: Optional[int]
-    learn_rate_scale: float
-    stateful: bool
-    batch_size: int
-    max_batch_tokens: int
-    split: Splitter
-    cache_size_mb: float
-
+    @property
+    def frozen(self) -> bool: ...
+    @property
+    def trainable_layers(self) -> Optional[int]: ...
+    @property
+    def learn_rate_scale(self) -> float: ...
+    @property
+    def stateful(self) -> bool: ...
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def max_batch_tokens(self) -> int: ...
+    @property
+    def split(self) -> Splitter: ...
+    @property
+    def cache_size_mb(self) -> float: ...
     @property
     def uses_cache(self) -> bool: ...
 
@@ -100,7 +108,7 @@ class ElmoBiLMModel(Model):
     def bilm(self) -> BiLM:
         return self.shim.bilm
 
-    def configure(self, settings: RunSettings, source: WeightsSource) -> "ElmoBiLMModel":
+    def configure(self, settings: RunSettings, source: Optional[WeightsSource]) -> "ElmoBiLMModel":
         """Take the component's settings (validated when the settings object was made)."""
         self.settings = settings
         self.shim.source = source

@@ -52,8 +52,8 @@ def ElmoTok2Vec_v1(
     """
     if width < 1:
         raise ValueError(f"ElmoTok2Vec width must be a positive int, got {width}.")
-    join = with_array(Maxout(width, nP=3, normalize=True))
-    model = chain(concatenate(embed, elmo), join, encode)
+    join: Model = with_array(Maxout(width, nP=3, normalize=True))
+    model: Model = chain(concatenate(embed, elmo), join, encode)
     model.set_ref("elmo", elmo)
     if encode.has_dim("nO"):
         model.set_dim("nO", encode.get_dim("nO"))
@@ -84,12 +84,12 @@ def TextCatPooledBOW_v1(
     if length < 1:
         raise ValueError(f"TextCatPooledBOW length must be >= 1, got {length}.")
     length = 2 ** (length - 1).bit_length()  # the hash table's size must be a power of two
-    bow = chain(extract_ngrams(ngram_size, attr=ORTH), SparseLinear_v2(nO=nO, length=length))
+    bow: Model = chain(extract_ngrams(ngram_size, attr=ORTH), SparseLinear_v2(nO=nO, length=length))
     bow = with_cpu(bow, bow.ops)
-    pooled = chain(tok2vec, list2ragged(), concatenate(reduce_mean(), reduce_max()), Dropout())
+    pooled: Model = chain(tok2vec, list2ragged(), concatenate(reduce_mean(), reduce_max()), Dropout())
     head = Linear(nO=nO) if hidden_width == 0 else chain(Maxout(hidden_width, nP=3, normalize=True), Linear(nO=nO))
-    scores = add(bow, chain(pooled, head))
-    model = chain(scores, softmax_activation() if exclusive_classes else Logistic())
+    scores: Model = add(bow, chain(pooled, head))
+    model: Model = chain(scores, softmax_activation() if exclusive_classes else Logistic())
     model.set_ref("tok2vec", tok2vec)
     if nO is not None:
         model.set_dim("nO", nO)

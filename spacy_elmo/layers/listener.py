@@ -25,12 +25,12 @@ in a thinc ``Dropout`` layer: spaCy sets every ``dropout_rate`` inside a compone
 """
 from __future__ import annotations
 
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence, cast
 
 import numpy
 from spacy.tokens import Doc
 from thinc.api import Linear, Model
-from thinc.types import Floats2d, Floats3d
+from thinc.types import Floats1d, Floats2d, Floats3d, Ints1d
 
 from ..bilm.scalar_mix import normalise_per_sequence, scalar_mix, softmax
 
@@ -162,8 +162,8 @@ def listener_init(model: ElmoListener, X: Optional[List[Doc]] = None, Y=None) ->
         raise ValueError(f"ElmoListener initial_weights has {len(initial)} values but the biLM has {n_output_layers} output layers.")
     if not model.has_param("mix_weights"):
         weights = numpy.zeros((n_output_layers,), dtype="f") if initial is None else numpy.asarray(initial, dtype="f")
-        model.set_param("mix_weights", model.ops.asarray1f(weights))
-        model.set_param("gamma", model.ops.asarray1f(numpy.asarray([model.attrs["initial_gamma"]], dtype="f")))
+        model.set_param("mix_weights", model.ops.asarray1f(weights.tolist()))
+        model.set_param("gamma", model.ops.asarray1f([float(model.attrs["initial_gamma"])]))
     projection = model.get_ref("projection") if model.has_ref("projection") else None
     if projection is not None:
         if not projection.has_dim("nI"):
@@ -254,7 +254,7 @@ def mixed_forward(model: ElmoListener, docs: List[Doc], layers_per_doc: List[Flo
     else:
         out = Y
     elmo_width = Y.shape[1]
-    n_per_doc = numpy.asarray(lengths, dtype="i")  # host-side lengths: slicing needs no device sync
+    n_per_doc = cast(Ints1d, numpy.asarray(lengths, dtype="i"))  # host-side lengths: slicing needs no device sync
     outputs: List[Floats2d] = ops.unflatten(out, n_per_doc) if lengths else []
 
     def backprop(d_outputs: List[Floats2d]) -> List[Doc]:
@@ -270,7 +270,7 @@ def mixed_forward(model: ElmoListener, docs: List[Doc], layers_per_doc: List[Flo
         d_logits, d_gamma, dX = bp_mix(bp_dropout(dY), input_grad=upstream_backprop is not None)
         model.inc_grad("gamma", d_gamma.astype("f"))
         if model.attrs["mix_l2"] > 0:
-            w = model.get_param("mix_weights")  # equal logits <=> equal layer weights
+            w = cast(Floats1d, model.get_param("mix_weights"))  # equal logits <=> equal layer weights
             d_logits = d_logits + model.attrs["mix_l2"] * (w - w.mean())
         model.inc_grad("mix_weights", d_logits.astype("f"))
         if upstream_backprop is not None:

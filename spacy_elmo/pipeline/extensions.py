@@ -19,7 +19,7 @@ from __future__ import annotations
 import inspect
 import re
 import warnings
-from typing import Iterable, List, Optional, TypeVar, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, TypeVar, Union
 
 import numpy
 from spacy.tokens import Doc, Span, Token
@@ -72,7 +72,8 @@ def doc_elmo(doc: Doc) -> Optional[numpy.ndarray]:
 
 # -- user hooks: module-level functions so that pickled docs keep them ----------------------
 def _vector_of(obj: Union[Doc, Span, Token]) -> numpy.ndarray:
-    getter = {Token: token_elmo, Span: span_elmo, Doc: doc_elmo}.get(type(obj))
+    getters: Dict[type, Callable[[Any], Optional[numpy.ndarray]]] = {Token: token_elmo, Span: span_elmo, Doc: doc_elmo}
+    getter = getters.get(type(obj))
     value = getter(obj) if getter is not None else None
     if value is None:
         raise ValueError(

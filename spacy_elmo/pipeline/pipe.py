@@ -19,7 +19,7 @@ from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc
 from spacy.training import Example, validate_examples, validate_get_examples
-from spacy.util import SimpleFrozenList, ensure_path
+from spacy.util import SimpleFrozenList
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 from thinc.types import Floats3d
@@ -79,7 +79,7 @@ Language.factory(
 class ElmoComponent(TrainablePipe):
     """Writes ``doc._.elmo_data`` (all layers) and feeds listeners; see module docstring."""
 
-    def __init__(self, vocab: Vocab, model: ElmoBiLMModel, name: str = "elmo", *, settings: Optional[ElmoSettings] = None):
+    def __init__(self, vocab: Vocab, model: Model, name: str = "elmo", *, settings: Optional[ElmoSettings] = None):
         if not isinstance(model, ElmoBiLMModel):
             raise ElmoError(
                 f"The 'elmo' component needs a spacy-elmo.BiLM.v1 model, got {getattr(model, 'name', model)!r}."
@@ -147,9 +147,12 @@ class ElmoComponent(TrainablePipe):
         if self.model.shim.is_loaded:
             options = self.bilm.options
         else:
+            source = self.model.shim.source
+            if source is None:
+                return None
             try:
-                options = BiLMOptions.from_file(self.model.shim.source.resolve().options_path())
-            except (ElmoError, OSError, AttributeError):
+                options = BiLMOptions.from_file(source.resolve().options_path())
+            except (ElmoError, OSError):
                 return None
         return options.n_output_layers, options.output_dim
 
@@ -183,7 +186,7 @@ class ElmoComponent(TrainablePipe):
             data = ElmoData(to_numpy(layers), mix)
             doc._.set(DATA_ATTR, data)
             if self.settings.set_doc_tensor:
-                doc.tensor = self.model.ops.asarray2f(data.vectors)
+                doc.tensor = data.vectors  # numpy, as the rest of doc._.elmo_data
             if self.settings.set_vector_hooks:
                 set_vector_hooks(doc)
 
@@ -221,7 +224,7 @@ class ElmoComponent(TrainablePipe):
         def accumulate_gradient(one_d_outputs: List[Floats3d]) -> List:
             for i, grad in enumerate(one_d_outputs):
                 d_outputs[i] += grad
-                losses[self.name] += float((grad ** 2).sum())
+                losses[self.name] += float(self.model.ops.xp.square(grad).sum())
             return []
 
         def backprop(one_d_outputs: List[Floats3d]) -> List:
@@ -263,7 +266,7 @@ class ElmoComponent(TrainablePipe):
 
     # -- serialization: the weights go into the pipeline directory as a native model ----------------
     def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = SimpleFrozenList()) -> None:
-        path = ensure_path(path)
+        path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         if "model" not in exclude:
             options = self.bilm.options
@@ -274,7 +277,7 @@ class ElmoComponent(TrainablePipe):
             self.bilm.save(path / PIPELINE_BILM_DIR)
 
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = SimpleFrozenList()) -> "ElmoComponent":
-        path = ensure_path(path)
+        path = Path(path)
         if (path / COMPONENT_CFG_NAME).is_file():
             self.cfg.update(srsly.read_json(path / COMPONENT_CFG_NAME))
         if "model" not in exclude:

@@ -17,7 +17,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Dict, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 import torch
 
@@ -89,7 +89,8 @@ def _train(lm: BidirectionalLM, params, maker: BatchMaker, config: PretrainConfi
     optimizer = torch.optim.Adam(params, lr=config.training.learning_rate)
     bar = progress_bar(progress, every=2.0, total=steps, desc=desc, unit="step")
     losses = []
-    epoch, batches, position = 0, [], 0
+    epoch, position = 0, 0
+    batches: List[Any] = []
     try:
         for step in range(steps):
             if position >= len(batches):

@@ -9,7 +9,7 @@ and sharding across DDP ranks need.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List
+from typing import List, Optional
 
 import numpy
 import torch
@@ -81,7 +81,7 @@ class BatchMaker:
         self.max_chars = max_chars
         self.vocab_ids = vocab.ids_for_types(corpus.types)
         self.lengths = numpy.diff(corpus.offsets)
-        self._char_table = None
+        self._char_table: Optional[numpy.ndarray] = None
 
     @property
     def char_table(self) -> numpy.ndarray:

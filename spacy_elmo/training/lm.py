@@ -34,17 +34,18 @@ class OutputLayer(nn.Module):
         self.vocab_size = vocab_size
         self.cutoffs = list(cutoffs)
         self.div_value = div_value
+        self.adaptive: Optional[nn.AdaptiveLogSoftmaxWithLoss] = None
+        self.full: Optional[nn.Linear] = None
         if cutoffs:
             self.adaptive = nn.AdaptiveLogSoftmaxWithLoss(dim, vocab_size, cutoffs, div_value=div_value)
-            self.full = None
         else:
-            self.adaptive = None
             self.full = nn.Linear(dim, vocab_size)
 
     def target_log_probs(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """log p(target) for each row of ``hidden [N, dim]``, normalised over the whole vocabulary."""
         if self.adaptive is not None:
             return self.adaptive(hidden, targets).output
+        assert self.full is not None  # one of the two output layers always exists
         return torch.log_softmax(self.full(hidden), dim=-1).gather(1, targets[:, None]).squeeze(1)
 
 
