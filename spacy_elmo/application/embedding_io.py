@@ -285,18 +285,18 @@ def _merge_npy_like(parts: List[Path], out: Path, attrs: Dict[str, str], npz: bo
                     f.write(numpy.ascontiguousarray(data["vectors"][idx], dtype=numpy.float32).tobytes())
 
     if not npz:
-        with out.open("wb") as f:
-            stream(f)
+        with out.open("wb") as raw:
+            stream(raw)
         return
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-        with zf.open("vectors.npy", "w", force_zip64=True) as f:
-            stream(f)
-        with zf.open("doc_lengths.npy", "w") as f:
-            numpy.lib.format.write_array(f, numpy.concatenate(all_lengths).astype(numpy.int64))
-        with zf.open("tokens.npy", "w") as f:
-            numpy.lib.format.write_array(f, numpy.array(_tokens_json(all_tokens)))
-        with zf.open("layers.npy", "w") as f:
-            numpy.lib.format.write_array(f, numpy.array(attrs["layers"]))
+        with zf.open("vectors.npy", "w", force_zip64=True) as member:
+            stream(member)
+        with zf.open("doc_lengths.npy", "w") as member:
+            numpy.lib.format.write_array(member, numpy.concatenate(all_lengths).astype(numpy.int64))
+        with zf.open("tokens.npy", "w") as member:
+            numpy.lib.format.write_array(member, numpy.array(_tokens_json(all_tokens)))
+        with zf.open("layers.npy", "w") as member:
+            numpy.lib.format.write_array(member, numpy.array(attrs["layers"]))
 
 
 def _merge_docbin(parts: List[Path], out: Path, attrs: Dict[str, str]) -> None:

@@ -6,6 +6,8 @@ exporting weights are transposes, not re-derivations.
 """
 from __future__ import annotations
 
+from typing import List, cast
+
 import torch
 from torch import nn
 
@@ -48,6 +50,22 @@ class CharCNN(nn.Module):
         self.highways = nn.ModuleList(Highway(options.n_filters) for _ in range(options.n_highway))
         self.projection = nn.Linear(options.n_filters, options.projection_dim)
         self.activation = torch.relu if options.activation == "relu" else torch.tanh
+
+    @property
+    def conv_layers(self) -> List[nn.Conv1d]:
+        """The convolutions, typed (a ``ModuleList`` yields plain ``Module`` s)."""
+        return [cast(nn.Conv1d, conv) for conv in self.convolutions]
+
+    @property
+    def conv_biases(self) -> List[torch.Tensor]:
+        """Each convolution's bias (every one is built with a bias)."""
+        biases = [conv.bias for conv in self.conv_layers]
+        assert all(b is not None for b in biases)
+        return cast(List[torch.Tensor], biases)
+
+    @property
+    def highway_layers(self) -> List[Highway]:
+        return [cast(Highway, highway) for highway in self.highways]
 
     def forward(self, char_ids: torch.Tensor) -> torch.Tensor:
         embedded = self.char_embedding(char_ids).transpose(1, 2)  # [N, dim, chars]

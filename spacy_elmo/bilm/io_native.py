@@ -7,7 +7,7 @@ files; :func:`spacy_elmo.bilm.loading.load_native` makes a checked ``BiLM`` of w
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Tuple, Union
+from typing import Any, Dict, Protocol, Tuple, Union
 
 import torch
 
@@ -24,7 +24,16 @@ def is_native_dir(path: Union[str, Path]) -> bool:
     return path.is_dir() and (path / WEIGHTS_NAME).is_file()
 
 
-def save_native(bilm: torch.nn.Module, model_dir: Union[str, Path], half: bool = False) -> Path:
+class SavableBiLM(Protocol):
+    """What :func:`save_native` reads of a ``BiLM`` (named here: ``model`` imports this module)."""
+
+    @property
+    def options(self) -> BiLMOptions: ...
+
+    def state_dict(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+def save_native(bilm: SavableBiLM, model_dir: Union[str, Path], half: bool = False) -> Path:
     """Write ``bilm`` (a ``BiLM``: its ``options`` and ``state_dict``) into ``model_dir``."""
     from safetensors.torch import save_file
 

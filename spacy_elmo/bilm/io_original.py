@@ -100,17 +100,17 @@ def bilm_from_original_arrays(options: BiLMOptions, arrays: Dict[str, numpy.ndar
         cnn = bilm.char_cnn
         cnn.char_embedding.weight[0].zero_()
         cnn.char_embedding.weight[1:] = t(arrays["char_embed"])
-        for i, conv in enumerate(cnn.convolutions):
+        for i, (conv, conv_bias) in enumerate(zip(cnn.conv_layers, cnn.conv_biases)):
             conv.weight.copy_(t(arrays[f"CNN/W_cnn_{i}"][0].transpose(2, 1, 0)))
-            conv.bias.copy_(t(arrays[f"CNN/b_cnn_{i}"]))
-        for k, highway in enumerate(cnn.highways):
+            conv_bias.copy_(t(arrays[f"CNN/b_cnn_{i}"]))
+        for k, highway in enumerate(cnn.highway_layers):
             weight = numpy.concatenate([arrays[f"CNN_high_{k}/W_transform"].T, arrays[f"CNN_high_{k}/W_carry"].T])
             bias = numpy.concatenate([arrays[f"CNN_high_{k}/b_transform"], arrays[f"CNN_high_{k}/b_carry"]])
             highway.linear.weight.copy_(t(weight))
             highway.linear.bias.copy_(t(bias))
         cnn.projection.weight.copy_(t(arrays["CNN_proj/W_proj"].T))
         cnn.projection.bias.copy_(t(arrays["CNN_proj/b_proj"]))
-        for d, stack in enumerate((bilm.lstm.forward_layers, bilm.lstm.backward_layers)):
+        for d, stack in enumerate(bilm.lstm.directions()):
             for layer, lstm in enumerate(stack):
                 prefix = _lstm_prefix(d, layer)
                 w = arrays[f"{prefix}/W_0"]
@@ -131,10 +131,10 @@ def bilm_to_original_arrays(bilm: BiLM) -> Dict[str, numpy.ndarray]:
     cnn = bilm.char_cnn
     F = options.n_filters
     arrays: Dict[str, numpy.ndarray] = {"char_embed": a(cnn.char_embedding.weight)[1:]}
-    for i, conv in enumerate(cnn.convolutions):
+    for i, conv in enumerate(cnn.conv_layers):
         arrays[f"CNN/W_cnn_{i}"] = a(conv.weight).transpose(2, 1, 0)[None]
         arrays[f"CNN/b_cnn_{i}"] = a(conv.bias)
-    for k, highway in enumerate(cnn.highways):
+    for k, highway in enumerate(cnn.highway_layers):
         weight, bias = a(highway.linear.weight), a(highway.linear.bias)
         arrays[f"CNN_high_{k}/W_transform"] = weight[:F].T
         arrays[f"CNN_high_{k}/W_carry"] = weight[F:].T
@@ -142,7 +142,7 @@ def bilm_to_original_arrays(bilm: BiLM) -> Dict[str, numpy.ndarray]:
         arrays[f"CNN_high_{k}/b_carry"] = bias[F:]
     arrays["CNN_proj/W_proj"] = a(cnn.projection.weight).T
     arrays["CNN_proj/b_proj"] = a(cnn.projection.bias)
-    for d, stack in enumerate((bilm.lstm.forward_layers, bilm.lstm.backward_layers)):
+    for d, stack in enumerate(bilm.lstm.directions()):
         for layer, lstm in enumerate(stack):
             prefix = _lstm_prefix(d, layer)
             arrays[f"{prefix}/W_0"] = numpy.concatenate([a(lstm.input_linearity.weight).T, a(lstm.state_linearity.weight).T])

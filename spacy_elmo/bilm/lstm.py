@@ -8,7 +8,7 @@ the state is frozen, so the final state is the one after the row's last token.
 """
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, cast
 
 import torch
 from torch import nn
@@ -92,6 +92,18 @@ class BiLstmStack(nn.Module):
 
         self.forward_layers = make()
         self.backward_layers = make()
+
+    def directions(self) -> Tuple[List[LstmWithProjection], List[LstmWithProjection]]:
+        """The forward and the backward layers, typed (a ``ModuleList`` yields plain ``Module`` s)."""
+        return (
+            [cast(LstmWithProjection, lstm) for lstm in self.forward_layers],
+            [cast(LstmWithProjection, lstm) for lstm in self.backward_layers],
+        )
+
+    def layer_pairs(self) -> List[Tuple[LstmWithProjection, LstmWithProjection]]:
+        """``(forward, backward)`` LSTM of each layer, bottom first."""
+        forward, backward = self.directions()
+        return list(zip(forward, backward))
 
     def forward(
         self,

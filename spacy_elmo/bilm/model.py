@@ -170,7 +170,7 @@ class BiLM(nn.Module):
         self._states = None
 
     def _states_for(self, batch: int, like: torch.Tensor) -> List[State]:
-        layers = [l for pair in zip(self.lstm.forward_layers, self.lstm.backward_layers) for l in pair]
+        layers = [lstm for pair in self.lstm.layer_pairs() for lstm in pair]
         if self._states is None:
             return [lstm.zero_state(batch, like) for lstm in layers]
         states = []

@@ -1,6 +1,6 @@
 """``adapt BASE TEXT OUTPUT_DIR``: continue a biLM's LM training briefly on a task's unlabelled text."""
 from pathlib import Path
-from typing import Optional
+from typing import Any, Dict, Optional
 
 import typer
 
@@ -38,7 +38,7 @@ def adapt(
     from ..training.distributed import choose_device
     from ..weights import INIT_NAMES, resolve_weights
 
-    given = {"steps": steps, "learning_rate": learning_rate, "head_steps": head_steps, "batch_tokens": batch_tokens,
+    given: Dict[str, Any] = {"steps": steps, "learning_rate": learning_rate, "head_steps": head_steps, "batch_tokens": batch_tokens,
              "lang": lang, "autocast": autocast, "seed": seed}
     settings = dataclasses.replace(AdaptSettings(), **{k: v for k, v in given.items() if v is not None},
                                    pretokenized=pretokenized, half=half)

@@ -1,6 +1,6 @@
 """``embed INPUT OUTPUT``: contextual vectors for every token of a file, resumable."""
 from pathlib import Path
-from typing import Optional
+from typing import Any, Dict, Optional
 
 import typer
 
@@ -37,7 +37,7 @@ def embed(
     """
     from ..application.bulk import embed_file
 
-    settings = dict(layers=layers, model=model, options=options, weights=weights, lang=lang, batch_size=batch_size,
+    settings: Dict[str, Any] = dict(layers=layers, model=model, options=options, weights=weights, lang=lang, batch_size=batch_size,
                     chunk_size=chunk_size, restart=restart, overwrite=overwrite, stop_after=stop_after)
     try:
         if scheduler is None and cluster is None:

@@ -136,7 +136,7 @@ def adapt(
     progress: bool = True,
     log: Callable[[str], None] = print,
     source: str = "",
-) -> Dict[str, object]:
+) -> Dict[str, Any]:
     """Adapt ``bilm`` (whose output layer and vocabulary, if any, are in ``model_dir``) to ``text``.
 
     Writes the adapted model to ``output_dir`` and returns the record also written as ``adapt.json``:
@@ -174,7 +174,7 @@ def adapt(
         f"{100 * vocab.coverage(train.types, train.counts):.1f}% of the training tokens")
     train_maker = BatchMaker(train, vocab, bilm.options.max_characters_per_token)
     heldout_maker = BatchMaker(heldout, vocab, bilm.options.max_characters_per_token)
-    record: Dict[str, object] = {"base": source, "text": str(text), "dev": str(dev) if dev else None,
+    record: Dict[str, Any] = {"base": source, "text": str(text), "dev": str(dev) if dev else None,
                                  "settings": asdict(settings), "train_tokens": train.n_tokens,
                                  "heldout_tokens": heldout.n_tokens, "output_layer": "kept" if found else "new"}
     if not found:

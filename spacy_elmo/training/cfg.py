@@ -66,10 +66,16 @@ def _node(root: Dict[str, Any], section: str) -> Dict[str, Any]:
     return root
 
 
+class _CaseKeepingParser(configparser.ConfigParser):
+    """Keys keep their case, as in thinc (ConfigParser lower-cases them by default)."""
+
+    def optionxform(self, optionstr: str) -> str:
+        return optionstr
+
+
 def _read_sections(text: str) -> Dict[str, Dict[str, str]]:
     """Section name -> {key: raw value}, checked for the structure thinc requires."""
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.optionxform = str  # keys keep their case, as in thinc
+    parser = _CaseKeepingParser(interpolation=None)
     try:
         parser.read_string(text)
     except configparser.Error as err:

@@ -224,7 +224,7 @@ class Trainer:
             if self.dist.is_main:
                 config.to_file(self.output_dir / RUN_CONFIG_NAME)
                 self.vocab.to_file(vocab_file)
-        self.model = self.lm
+        self.model: torch.nn.Module = self.lm  # what the loop calls: the LM, or DDP around it
         if self.dist.enabled:
             self.model = torch.nn.parallel.DistributedDataParallel(self.lm, find_unused_parameters=True)
         self._stop_requested = False

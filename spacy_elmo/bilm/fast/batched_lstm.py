@@ -22,12 +22,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple, cast
 
 import torch
 from torch import nn
 
-from ..lstm import BiLstmStack, State, reverse_padded
+from ..lstm import BiLstmStack, LstmWithProjection, State, reverse_padded
 
 #: How often each route ran ("batched", "batched-compiled", "batched-graphed", "graph-capture",
 #: "graph-limit"), for tests and benchmark reports. Counting costs one dict update per layer.
@@ -115,8 +115,8 @@ def run_layer(
     time_major = x.transpose(1, 2).reshape(2, steps * batch, width)
     # unbind rather than per-step indexing: indexing a step in the loop makes autograd allocate
     # and fill a full [2, T, B, 4H] gradient per step (quadratic in T).
-    input_gates = torch.baddbmm(bias.unsqueeze(1), time_major, input_weight.transpose(1, 2))
-    input_gates = input_gates.view(2, steps, batch, gates_size).unbind(1)
+    all_gates = torch.baddbmm(bias.unsqueeze(1), time_major, input_weight.transpose(1, 2))
+    input_gates = all_gates.view(2, steps, batch, gates_size).unbind(1)
     recurrent_t, projection_t = recurrent_weight.transpose(1, 2), projection_weight.transpose(1, 2)
     outputs: List[torch.Tensor] = []
     for t in range(steps):
@@ -133,7 +133,10 @@ def step_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
     return (torch.arange(steps, device=lengths.device)[:, None] < lengths[None, :])[:, None, :, None]
 
 
-def _stacked(layers: Tuple[nn.Module, nn.Module]) -> Tuple[torch.Tensor, ...]:
+Weights = Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def _stacked(layers: Tuple[LstmWithProjection, LstmWithProjection]) -> Weights:
     """The layer's weights with the two directions stacked (differentiable: grads reach each one)."""
     f, b = layers
     return (
@@ -186,7 +189,7 @@ def batched_bilstm(
     forward_out: List[torch.Tensor] = []
     backward_out: List[torch.Tensor] = []
     final_states: List[State] = []
-    for layer, pair in enumerate(zip(stack.forward_layers, stack.backward_layers)):
+    for layer, pair in enumerate(stack.layer_pairs()):
         if stack.training and stack.dropout:  # the step loop's draws, in its order
             fwd_in = nn.functional.dropout(fwd_in, stack.dropout, True)
             bwd_in = nn.functional.dropout(bwd_in, stack.dropout, True)
@@ -225,10 +228,11 @@ def pad_to_bucket(x: torch.Tensor, lengths: torch.Tensor, rows: int, steps: int)
     return x, nn.functional.pad(lengths, (0, rows - batch))
 
 
-_graph_cache: Dict[tuple, Callable] = {}
+LayerRun = Callable[..., Tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+_graph_cache: Dict[tuple, LayerRun] = {}
 
 
-def _graphed_layer(layer: int, x, lengths, weights, cell_clip, proj_clip, cell, projection, settings: BatchedSettings):
+def _graphed_layer(layer: int, x, lengths, weights: Weights, cell_clip, proj_clip, cell, projection, settings: BatchedSettings):
     """``run_layer`` from zero states through a CUDA graph (forward and backward) for the batch's bucket.
 
     One graph per layer and bucket: a graph's outputs and saved activations live in its own static
@@ -251,7 +255,7 @@ def _graphed_layer(layer: int, x, lengths, weights, cell_clip, proj_clip, cell, 
         samples = (px.detach().clone().requires_grad_(px.requires_grad), live.clone()) + tuple(
             w.detach().clone().requires_grad_(w.requires_grad) for w in weights
         )
-        graphed = torch.cuda.make_graphed_callables(run, samples)
+        graphed = cast(LayerRun, torch.cuda.make_graphed_callables(run, samples))  # one callable in, one out
         _graph_cache[key] = graphed
         ROUTES["graph-capture"] += 1
     ROUTES["batched-graphed"] += 1

@@ -36,15 +36,15 @@ def real_widths(char_ids: torch.Tensor) -> torch.Tensor:
 def stacked_filters(cnn: CharCNN) -> Tuple[torch.Tensor, torch.Tensor]:
     """All convolutions as one ``[widest * dim, n_filters]`` matrix (narrower filters padded with
     zero rows) and their biases: one matmul per group instead of one convolution per filter."""
-    widest = max(conv.kernel_size[0] for conv in cnn.convolutions)
+    widest = max(conv.kernel_size[0] for conv in cnn.conv_layers)
     dim = cnn.options.char_embedding_dim
     blocks = []
-    for conv in cnn.convolutions:
+    for conv in cnn.conv_layers:
         width = conv.kernel_size[0]
         block = conv.weight.new_zeros(widest * dim, conv.out_channels)
         block[: width * dim] = conv.weight.permute(2, 1, 0).reshape(width * dim, conv.out_channels)
         blocks.append(block)
-    return torch.cat(blocks, dim=1), torch.cat([conv.bias for conv in cnn.convolutions])
+    return torch.cat(blocks, dim=1), torch.cat(cnn.conv_biases)
 
 
 _STACKED: "weakref.WeakKeyDictionary[CharCNN, Tuple[Tuple, torch.Tensor, torch.Tensor]]" = weakref.WeakKeyDictionary()
@@ -79,7 +79,7 @@ def _pooled_group(embedded: torch.Tensor, width: int, weight: torch.Tensor, bias
 def fast_char_cnn(cnn: CharCNN, char_ids: torch.Tensor) -> torch.Tensor:
     """Drop-in for ``cnn(char_ids)`` (``[N, C]`` ids of real tokens) at inference."""
     max_chars = char_ids.shape[1]
-    widest = max(conv.kernel_size[0] for conv in cnn.convolutions)
+    widest = max(conv.kernel_size[0] for conv in cnn.conv_layers)
     limit = max_chars - widest  # longest real width with a pure-padding window for every filter
     widths = real_widths(char_ids)
     long_rows = widths > limit
@@ -103,11 +103,11 @@ def fast_char_cnn(cnn: CharCNN, char_ids: torch.Tensor) -> torch.Tensor:
 
 def _exact_pooled(cnn: CharCNN, char_ids: torch.Tensor) -> torch.Tensor:
     embedded = cnn.char_embedding(char_ids).transpose(1, 2)
-    return torch.cat([conv(embedded).amax(dim=-1) for conv in cnn.convolutions], dim=-1)
+    return torch.cat([conv(embedded).amax(dim=-1) for conv in cnn.conv_layers], dim=-1)
 
 
 def _after_pooling(cnn: CharCNN, features: torch.Tensor) -> torch.Tensor:
     x = cnn.activation(features)
-    for highway in cnn.highways:
+    for highway in cnn.highway_layers:
         x = highway.combine(onednn.linear(x, highway.linear.weight, highway.linear.bias), x)
     return onednn.linear(x, cnn.projection.weight, cnn.projection.bias)

@@ -9,6 +9,7 @@ or storage), so they never go stale; they cost one extra copy of the weights the
 """
 from __future__ import annotations
 
+import functools
 import weakref
 from typing import Callable, Dict, Optional, Tuple
 
@@ -24,6 +25,11 @@ EXACT_ROWS = 16
 LAYOUT_ROWS = 32
 
 _PREPARED: Dict[Tuple[int, str], Tuple[weakref.ref, Tuple, torch.Tensor]] = {}
+
+
+def _forget(slot: Tuple[int, str], _ref: weakref.ref) -> None:
+    """Drop a prepared copy once its source tensor is garbage-collected (a weakref callback)."""
+    _PREPARED.pop(slot, None)
 
 
 def _mkldnn_op(name: str):
@@ -75,7 +81,7 @@ def prepared(tensor: torch.Tensor, variant: str = "", derive: Optional[Callable[
     slot = (id(tensor), variant)
     entry = _PREPARED.get(slot)
     if entry is None or entry[0]() is not tensor or entry[1] != key:
-        ref = weakref.ref(tensor, lambda _ref, slot=slot: _PREPARED.pop(slot, None))
+        ref = weakref.ref(tensor, functools.partial(_forget, slot))
         source = tensor.detach() if derive is None else derive(tensor.detach())
         entry = (ref, key, _pack(source))
         _PREPARED[slot] = entry

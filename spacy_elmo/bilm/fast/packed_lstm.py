@@ -255,7 +255,8 @@ def _scripted_bilstm(
     last_index = packing.last_index(int(sum(packing.live_rows)))
     options = stack.options
     jobs = []
-    for d, (layers, packed) in enumerate(((stack.forward_layers, packing.pack(x)), (stack.backward_layers, packing.pack(backward_x)))):
+    forward_layers, backward_layers = stack.directions()
+    for d, (layers, packed) in enumerate(((forward_layers, packing.pack(x)), (backward_layers, packing.pack(backward_x)))):
         initial_h = [states[2 * layer + d][0][packing.order].contiguous() for layer in range(len(layers))] if states is not None else []
         initial_c = [states[2 * layer + d][1][packing.order].contiguous() for layer in range(len(layers))] if states is not None else []
         jobs.append(
@@ -278,7 +279,9 @@ def _scripted_bilstm(
                 onednn.EXACT_ROWS,
             )
         )
-    results = threads.run_both(lstm_direction.scripted(), jobs[0], jobs[1])
+    run_direction = lstm_direction.scripted()
+    assert run_direction is not None  # this route is taken only when _scripted_usable said so
+    results = threads.run_both(run_direction, jobs[0], jobs[1])
     outputs = [results[0][0], results[1][0]]
     final_states: List[State] = []
     for layer in range(options.n_lstm_layers):
@@ -301,7 +304,7 @@ def _stepwise_bilstm(
     forward_out: List[torch.Tensor] = []
     backward_out: List[torch.Tensor] = []
     final_states: List[State] = []
-    for layer, lstms in enumerate(zip(stack.forward_layers, stack.backward_layers)):
+    for layer, lstms in enumerate(stack.layer_pairs()):
         if states is not None:
             h0 = torch.stack([states[2 * layer][0], states[2 * layer + 1][0]])[:, packing.order].contiguous()
             c = torch.stack([states[2 * layer][1], states[2 * layer + 1][1]])[:, packing.order].contiguous()
