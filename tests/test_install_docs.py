@@ -33,7 +33,8 @@ def test_readme_states_the_same_python_floor():
 
 def test_every_torch_install_command_in_the_readme_gets_the_cpu_build():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```bash\n(.*?)```", readme, re.S)
+    docs = "".join(p.read_text(encoding="utf-8") for p in sorted((ROOT / "docs").glob("*.md")))
+    blocks = re.findall(r"```bash\n(.*?)```", readme + docs, re.S)
     commands = [cmd for block in blocks for line in block.splitlines() for cmd in line.split("&&")
                 if re.search(r"pip install (\S+ )*torch\b", cmd)]
     assert len(commands) >= 2  # the two commands of "Set-up", and the Quickstart

@@ -11,8 +11,7 @@ from thinc.types import Floats2d, Floats3d
 
 from .bilm_model import ElmoBiLMModel
 from .listener import ElmoListener
-from .splitting import Splitter
-from .standalone import ElmoStandalone, StandaloneElmo
+from .standalone import StandaloneElmo
 
 
 @registry.architectures("spacy-elmo.BiLM.v1")
@@ -70,28 +69,5 @@ def ElmoListener_v1(
     )
 
 
-@registry.architectures("spacy-elmo.StandaloneElmo.v1")
-def StandaloneElmo_v1(
-    bilm: Model[List[Doc], List[Floats3d]],
-    mix: Model[List[Doc], List[Floats2d]],
-    weights: Optional[str] = None,
-    options_file: Optional[str] = None,
-    weight_file: Optional[str] = None,
-    split: Optional[Splitter] = None,
-    batch_size: int = 64,
-    max_batch_tokens: int = 4096,
-    stateful: bool = False,
-    cache_size_mb: float = 0.0,
-) -> ElmoStandalone:
-    """A tok2vec with its own frozen biLM and its own mix: what ``nlp.replace_listeners`` puts in an
-    ``ElmoListener``'s place (spaCy writes this block into the component's config).
-
-    bilm: a ``spacy-elmo.BiLM.v1`` block; it runs frozen (its dropout is unused).
-    mix: a ``spacy-elmo.ElmoListener.v1`` block (its ``upstream`` is unused: nothing is listened to).
-    weights / options_file / weight_file, split, batch_size, max_batch_tokens, stateful: as the
-      'elmo' component's settings of the same names (copied from it). A saved pipeline keeps its own
-      copy of the biLM, so the weights are read only when such a block is trained from scratch.
-    cache_size_mb: a layer cache for this biLM (0: none; the copy's cache starts empty).
-    """
-    return StandaloneElmo(bilm, mix, weights, options_file, weight_file, split, batch_size, max_batch_tokens,  # type: ignore[arg-type]
-                          stateful, cache_size_mb)
+#: What ``nlp.replace_listeners`` puts in an ``ElmoListener``'s place (see :func:`.standalone.StandaloneElmo`).
+StandaloneElmo_v1 = registry.architectures("spacy-elmo.StandaloneElmo.v1")(StandaloneElmo)

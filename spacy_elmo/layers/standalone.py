@@ -87,8 +87,17 @@ def StandaloneElmo(
     stateful: bool = False,
     cache_size_mb: float = 0.0,
 ) -> ElmoStandalone:
-    """The registered architecture's body: ``bilm`` (a ``spacy-elmo.BiLM.v1`` block) runs frozen with
-    these settings (those of the 'elmo' component it replaces); ``mix`` is an ``ElmoListener.v1`` block."""
+    """``spacy-elmo.StandaloneElmo.v1``: a tok2vec with its own frozen biLM and its own mix, what
+    ``nlp.replace_listeners`` puts in an ``ElmoListener``'s place (spaCy writes this block into the
+    component's config).
+
+    bilm: a ``spacy-elmo.BiLM.v1`` block; it runs frozen (its dropout is unused).
+    mix: a ``spacy-elmo.ElmoListener.v1`` block (its ``upstream`` is unused: nothing is listened to).
+    weights / options_file / weight_file, split, batch_size, max_batch_tokens, stateful: as the
+      'elmo' component's settings of the same names (copied from it). A saved pipeline keeps its own
+      copy of the biLM, so the weights are read only when such a block is trained from scratch.
+    cache_size_mb: a layer cache for this biLM (0: none; the copy's cache starts empty).
+    """
     if not isinstance(bilm, ElmoBiLMModel) or not isinstance(mix, ElmoListener):
         raise ValueError(
             f"{STANDALONE_ARCHITECTURE} needs bilm = a spacy-elmo.BiLM.v1 block and mix = a {LISTENER_ARCHITECTURE} block."
