@@ -43,6 +43,7 @@ def test_the_readme_is_a_front_door():
     assert len(list(BLOCK.finditer("\n".join(lines) + "\n"))) >= 2  # the quickstart is checked
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("language, code", list(marked_blocks()))
 def test_marked_code_blocks_run(language, code, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}

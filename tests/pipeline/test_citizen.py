@@ -31,6 +31,7 @@ def test_set_doc_tensor_writes_the_vectors_and_bytes_keep_them(tiny_nlp):
     assert tiny_nlp()(TEXTS[0]).tensor.size == 0  # off by default: doc.tensor stays spaCy's tok2vec's
 
 
+@pytest.mark.slow
 def test_spacy_debug_model_follows_the_listener():
     result = subprocess.run([sys.executable, "-m", "spacy", "debug", "model", str(ROOT / "configs" / "ner_elmo.cfg"), "ner"],
                             capture_output=True, text=True, timeout=600)
@@ -38,6 +39,7 @@ def test_spacy_debug_model_follows_the_listener():
     assert "model looks good" in result.stdout
 
 
+@pytest.mark.slow
 def test_two_processes_do_not_warn_w109(tiny_nlp, tmp_path):
     """In a fresh interpreter (pytest's own warning capture would hide the workers' warnings)."""
     tiny_nlp().to_disk(tmp_path / "pipeline")
