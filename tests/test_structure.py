@@ -1,4 +1,4 @@
-"""The package's shape, checked on the source so that it stays true (issues 14 and 22; README, "Layout").
+"""The package's shape, checked on the source so that it stays true (issues 14 and 22; docs/layout.md).
 
 Layers import only downwards; no import cycle at any level (files, lazy imports included, and the
 folders of every package); the reference biLM stands without its fast routes; no long file that mixes
