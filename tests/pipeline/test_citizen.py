@@ -32,6 +32,7 @@ def test_set_doc_tensor_writes_the_vectors_and_bytes_keep_them(tiny_nlp):
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 def test_spacy_debug_model_follows_the_listener():
     result = subprocess.run([sys.executable, "-m", "spacy", "debug", "model", str(ROOT / "configs" / "ner_elmo.cfg"), "ner"],
                             capture_output=True, text=True, timeout=600)
@@ -39,6 +40,7 @@ def test_spacy_debug_model_follows_the_listener():
     assert "model looks good" in result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.slow
 def test_two_processes_do_not_warn_w109(tiny_nlp, tmp_path):
     """In a fresh interpreter (pytest's own warning capture would hide the workers' warnings)."""
