@@ -1,0 +1,116 @@
+"""One pretraining run of the default config on the full LM corpus, fp32 or bf16 autocast, timed in CPU seconds.
+
+Issue 21, item 4: run it twice (``--autocast none`` and ``--autocast bfloat16``, same seed, data and
+schedule), each on one thread, then compare dev perplexity at the same steps and tokens per CPU-second:
+
+    OMP_NUM_THREADS=1 python benchmarks/autocast_pretrain_long.py runs/ac_fp32 --autocast none --steps 2000
+    OMP_NUM_THREADS=1 python benchmarks/autocast_pretrain_long.py runs/ac_bf16 --autocast bfloat16 --steps 2000
+    python benchmarks/autocast_pretrain_long.py --compare runs/ac_fp32 runs/ac_bf16
+
+The real trainer (``Trainer``) and the config's own tokenisation; ``--steps`` sets ``max_steps`` (the cosine
+schedule's length), dev perplexity (full ``dev.txt``) at every ``--every`` steps. ``timing.jsonl`` in the run
+directory records the process CPU time and wall time of the training updates alone (dev evaluations and
+checkpoints excluded), so the rate holds on a shared machine. A stopped run continues with ``--resume``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT  # noqa: E402
+
+LM = Path(os.environ.get("SPACY_ELMO_SHARED", ROOT.parent / "shared")) / "data" / "lm-corpus"
+
+
+class Timing:
+    """CPU and wall seconds spent inside training updates, written every ``every`` steps."""
+
+    def __init__(self, path: Path, every: int) -> None:
+        self.path, self.every = path, every
+        self.cpu = self.wall = 0.0
+        self.last_cpu, self.last_wall = time.process_time(), time.time()
+        if path.is_file():  # resumed: continue the totals
+            lines = path.read_text(encoding="utf-8").splitlines()
+            if lines:
+                last = json.loads(lines[-1])
+                self.cpu, self.wall = last["train_cpu_seconds"], last["train_wall_seconds"]
+
+    def on_step(self, trainer) -> None:
+        now_cpu, now_wall = time.process_time(), time.time()
+        self.cpu += now_cpu - self.last_cpu
+        self.wall += now_wall - self.last_wall
+        if trainer.step % self.every == 0:
+            record = {"step": trainer.step, "tokens_seen": trainer.tokens_seen, "train_cpu_seconds": round(self.cpu, 2),
+                      "train_wall_seconds": round(self.wall, 2), "load_average": os.getloadavg()}
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
+        # a checkpoint (and its dev evaluation) runs after this hook: do not count it
+        self.last_cpu, self.last_wall = time.process_time(), time.time()
+
+
+def run(args) -> None:
+    from spacy_elmo.training.config import PretrainConfig
+    from spacy_elmo.training.trainer import Trainer
+
+    timing = Timing(args.run_dir / "timing.jsonl", args.log_every)
+    if args.resume:
+        trainer = Trainer(LM / "train.txt", args.run_dir, dev_path=LM / "dev.txt", resume=True, progress=False)
+    else:
+        config = PretrainConfig.from_file(args.config)
+        t = config.training
+        t.max_steps, t.autocast = args.steps, args.autocast
+        t.checkpoint_every_steps, t.checkpoint_every_minutes = args.every, 0
+        trainer = Trainer(LM / "train.txt", args.run_dir, config, dev_path=LM / "dev.txt", progress=False)
+
+    # The hook runs before the checkpoint of that step; re-arm the clocks after it, at the next step's start.
+    original_metrics = trainer.metrics
+
+    def metrics_then_rearm(loss):
+        out = original_metrics(loss)
+        timing.last_cpu, timing.last_wall = time.process_time(), time.time()
+        return out
+
+    trainer.metrics = metrics_then_rearm
+    timing.last_cpu, timing.last_wall = time.process_time(), time.time()
+    trainer.train(on_step=timing.on_step)
+
+
+def compare(dirs) -> None:
+    rows = {}
+    for d in dirs:
+        log = [json.loads(line) for line in (d / "log.jsonl").read_text(encoding="utf-8").splitlines()]
+        timing = [json.loads(line) for line in (d / "timing.jsonl").read_text(encoding="utf-8").splitlines()]
+        last = timing[-1]
+        rows[str(d)] = {
+            "dev": {m["step"]: (m["dev_forward_ppl"], m["dev_backward_ppl"]) for m in log},
+            "tokens_per_cpu_second": last["tokens_seen"] / last["train_cpu_seconds"],
+            "tokens_per_wall_second": last["tokens_seen"] / last["train_wall_seconds"],
+            "steps_timed": last["step"],
+        }
+    print(json.dumps(rows, indent=2))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_dir", type=Path, nargs="?")
+    parser.add_argument("--autocast", default="none", choices=["none", "bfloat16"])
+    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "pretrain_default.cfg")
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--every", type=int, default=500, help="dev perplexity and a checkpoint every this many steps")
+    parser.add_argument("--log-every", type=int, default=50)
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--compare", type=Path, nargs="+")
+    args = parser.parse_args()
+    if args.compare:
+        compare(args.compare)
+    else:
+        run(args)
+
+
+if __name__ == "__main__":
+    main()
