@@ -59,11 +59,14 @@ def run(args) -> None:
 
     timing = Timing(args.run_dir / "timing.jsonl", args.log_every)
     if args.resume:
-        trainer = Trainer(LM / "train.txt", args.run_dir, dev_path=LM / "dev.txt", resume=True, progress=False)
+        # only the schedule's length may change, and only before warm-up ends (where it changes nothing yet)
+        overrides = {"training.max_steps": args.steps} if args.steps else None
+        trainer = Trainer(LM / "train.txt", args.run_dir, dev_path=LM / "dev.txt", resume=True, progress=False,
+                          resume_overrides=overrides)
     else:
         config = PretrainConfig.from_file(args.config)
         t = config.training
-        t.max_steps, t.autocast = args.steps, args.autocast
+        t.max_steps, t.autocast = args.steps or t.max_steps, args.autocast
         t.checkpoint_every_steps, t.checkpoint_every_minutes = args.every, 0
         trainer = Trainer(LM / "train.txt", args.run_dir, config, dev_path=LM / "dev.txt", progress=False)
 
@@ -100,7 +103,7 @@ def main() -> None:
     parser.add_argument("run_dir", type=Path, nargs="?")
     parser.add_argument("--autocast", default="none", choices=["none", "bfloat16"])
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "pretrain_default.cfg")
-    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--steps", type=int, default=None, help="max_steps (default: the config's); with --resume, a new max_steps")
     parser.add_argument("--every", type=int, default=500, help="dev perplexity and a checkpoint every this many steps")
     parser.add_argument("--log-every", type=int, default=50)
     parser.add_argument("--resume", action="store_true")
