@@ -29,6 +29,7 @@ from .fast.threads import inference_thread_count
 from .io_native import save_native
 from .lstm import BiLstmStack, State
 from .options import BiLMOptions
+from .fast.precision import check_precision, compute_dtype
 from .token_cache import TokenCache
 
 DEFAULT_TOKEN_CACHE_MB = 128.0
@@ -77,6 +78,7 @@ class BiLM(nn.Module):
     #: Use the inference fast paths (:mod:`.fast`) in eval mode without grad. They give the
     #: exact path's numbers up to float rounding; set False to run the training code path.
     fast_inference: bool = True
+    _precision: str = "fp32"
 
     def __init__(self, options: BiLMOptions, dropout: float = 0.0):
         super().__init__()
@@ -104,7 +106,8 @@ class BiLM(nn.Module):
             tokens = char_ids[real]
             if self._fast():
                 vectors = self.token_cache.lookup(
-                    tokens, self._fast_char_cnn, self.char_cnn.parameters(), self.options.projection_dim, out.dtype
+                    tokens, self._fast_char_cnn, self.char_cnn.parameters(), self.options.projection_dim, out.dtype,
+                    variant=self.compute_dtype(),
                 )
             else:
                 vectors = self.char_cnn(tokens)
@@ -112,7 +115,29 @@ class BiLM(nn.Module):
         return out
 
     def _fast_char_cnn(self, tokens: torch.Tensor) -> torch.Tensor:
-        return fast_char_cnn(self.char_cnn, tokens)
+        return fast_char_cnn(self.char_cnn, tokens, self.compute_dtype())
+
+    # -- precision of the inference products ---------------------------------------------------
+    @property
+    def precision(self) -> str:
+        """``"fp32"`` (default), ``"bf16"`` or ``"auto"``: the precision of the fast inference route's
+        products on the CPU (:mod:`.precision`). The weights stay as they are; outputs are float32.
+        Setting ``"bf16"`` on a CPU without native bf16 raises :class:`~.precision.PrecisionError`."""
+        return self._precision
+
+    @precision.setter
+    def precision(self, value: str) -> None:
+        check_precision(value)
+        if self.device.type == "cpu":
+            compute_dtype(value, self.device)  # an explicit bf16 the CPU cannot do fails now, not at first use
+        self._precision = value
+
+    def compute_dtype(self) -> torch.dtype:
+        """The dtype the fast inference route multiplies in now: the precision setting on float32
+        weights (weights converted with ``.to(dtype)`` compute in their own dtype)."""
+        if self._dtype() != torch.float32:
+            return self._dtype()
+        return compute_dtype(self._precision, self.device)
 
     def clear_token_cache(self) -> None:
         """Drop every cached token vector (they are also dropped whenever the weights change)."""
@@ -158,7 +183,8 @@ class BiLM(nn.Module):
         with grad on the route of ``lstm_settings`` (what LM training runs on the token vectors)."""
         if self._fast():
             compile_cell = self.lstm_settings.compile_cell
-            return fast_bilstm(self.lstm, embedded, lengths, states, skip_final_step=skip_final_step, compile_cell=compile_cell)
+            return fast_bilstm(self.lstm, embedded, lengths, states, skip_final_step=skip_final_step, compile_cell=compile_cell,
+                               compute_dtype=self.compute_dtype())
         return run_bilstm(self.lstm, embedded, lengths, states, self.lstm_settings)
 
     def _fast(self) -> bool:

@@ -55,8 +55,10 @@ class TokenCache:
         params: Iterable[torch.Tensor],
         dim: int,
         dtype: torch.dtype,
+        variant: object = None,
     ) -> torch.Tensor:
-        fingerprint = parameters_fingerprint(params)
+        """``variant``: anything else ``compute``'s result depends on (e.g. its precision): a change empties the cache."""
+        fingerprint = parameters_fingerprint(params) + (variant,)
         if fingerprint != self._fingerprint:
             self.clear()
             self._fingerprint = fingerprint

@@ -67,7 +67,7 @@ def test_more_empty_rows_than_real_steps(tiny_bilm, monkeypatch, scripted):
     if not scripted:
         from spacy_elmo.bilm.fast import packed_lstm
 
-        monkeypatch.setattr(packed_lstm, "_scripted_usable", lambda inputs: False)
+        monkeypatch.setattr(packed_lstm, "_scripted_usable", lambda *args: False)
     ids = tiny_bilm.char_ids([["a"]])
     ids = torch.cat([ids, torch.zeros(3, *ids.shape[1:], dtype=ids.dtype)])
     torch.manual_seed(7)
@@ -91,10 +91,10 @@ def test_a_route_that_fails_its_self_check_is_replaced_by_the_step_loop(tiny_bil
         return [o + 0.01 for o in outputs], final_h, final_c
 
     monkeypatch.setattr(lstm_direction, "scripted", lambda: broken)
-    monkeypatch.setattr(packed_lstm, "_SELF_CHECK", None)
+    monkeypatch.setattr(packed_lstm, "_SELF_CHECK", {})
     with pytest.warns(RuntimeWarning, match="self-check"):
         fast = tiny_bilm.embed_sentences(SENTENCES)
-    assert packed_lstm._SELF_CHECK is False
+    assert packed_lstm._SELF_CHECK[torch.float32] is False
     slow = on_exact_path(tiny_bilm, lambda: tiny_bilm.embed_sentences(SENTENCES))
     assert_arrays_close(fast, slow)
 
@@ -102,8 +102,9 @@ def test_a_route_that_fails_its_self_check_is_replaced_by_the_step_loop(tiny_bil
 def test_the_real_route_passes_its_self_check(monkeypatch):
     from spacy_elmo.bilm.fast import packed_lstm
 
-    monkeypatch.setattr(packed_lstm, "_SELF_CHECK", None)
+    monkeypatch.setattr(packed_lstm, "_SELF_CHECK", {})
     assert packed_lstm._scripted_route_checked()
+    assert packed_lstm._scripted_route_checked(torch.bfloat16)
 
 
 def test_a_model_made_under_inference_mode_runs_the_fast_route(route_calls):

@@ -62,7 +62,9 @@ def _stacked_rows(cnn: CharCNN) -> Tuple[torch.Tensor, torch.Tensor]:
     return entry[1], entry[2]
 
 
-def _pooled_group(embedded: torch.Tensor, width: int, weight: torch.Tensor, bias: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+def _pooled_group(
+    embedded: torch.Tensor, width: int, weight: torch.Tensor, bias: torch.Tensor, padding: torch.Tensor, dtype: torch.dtype
+) -> torch.Tensor:
     """Max-over-time features of tokens whose real width is at most ``width``.
 
     ``embedded [n, width + widest - 1, dim]``; window ``s`` covers positions ``s .. s + widest - 1``;
@@ -72,12 +74,13 @@ def _pooled_group(embedded: torch.Tensor, width: int, weight: torch.Tensor, bias
     n, _, dim = embedded.shape
     widest = weight.shape[1] // dim
     patches = embedded.unfold(1, widest, 1).transpose(2, 3).reshape(n * width, widest * dim)
-    windows = onednn.linear(patches, weight, bias).view(n, width, -1)
+    windows = onednn.linear(patches, weight, bias, dtype).view(n, width, -1)
     return torch.maximum(windows.amax(dim=1), padding)
 
 
-def fast_char_cnn(cnn: CharCNN, char_ids: torch.Tensor) -> torch.Tensor:
-    """Drop-in for ``cnn(char_ids)`` (``[N, C]`` ids of real tokens) at inference."""
+def fast_char_cnn(cnn: CharCNN, char_ids: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Drop-in for ``cnn(char_ids)`` (``[N, C]`` ids of real tokens) at inference. ``dtype=torch.bfloat16``:
+    the filter, highway and projection products in bf16 (``onednn.linear``); the rest stays float32."""
     max_chars = char_ids.shape[1]
     widest = max(conv.kernel_size[0] for conv in cnn.conv_layers)
     limit = max_chars - widest  # longest real width with a pure-padding window for every filter
@@ -97,8 +100,8 @@ def fast_char_cnn(cnn: CharCNN, char_ids: torch.Tensor) -> torch.Tensor:
             rows = short[group == g]
             width = int(widths[rows].max())
             embedded = cnn.char_embedding(char_ids[rows, : width + widest - 1])
-            features[rows] = _pooled_group(embedded, width, weight, bias, padding)
-    return _after_pooling(cnn, features)
+            features[rows] = _pooled_group(embedded, width, weight, bias, padding, dtype)
+    return _after_pooling(cnn, features, dtype)
 
 
 def _exact_pooled(cnn: CharCNN, char_ids: torch.Tensor) -> torch.Tensor:
@@ -106,8 +109,8 @@ def _exact_pooled(cnn: CharCNN, char_ids: torch.Tensor) -> torch.Tensor:
     return torch.cat([conv(embedded).amax(dim=-1) for conv in cnn.conv_layers], dim=-1)
 
 
-def _after_pooling(cnn: CharCNN, features: torch.Tensor) -> torch.Tensor:
+def _after_pooling(cnn: CharCNN, features: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     x = cnn.activation(features)
     for highway in cnn.highway_layers:
-        x = highway.combine(onednn.linear(x, highway.linear.weight, highway.linear.bias), x)
-    return onednn.linear(x, cnn.projection.weight, cnn.projection.bias)
+        x = highway.combine(onednn.linear(x, highway.linear.weight, highway.linear.bias, dtype), x)
+    return onednn.linear(x, cnn.projection.weight, cnn.projection.bias, dtype)

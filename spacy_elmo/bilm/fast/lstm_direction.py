@@ -111,9 +111,9 @@ def run_direction(
         h: Optional[Tensor] = None
         if stateful:
             h = initial_h[layer]
-            m = initial_c[layer] * -2.0
+            m = initial_c[layer].float() * -2.0
         else:
-            m = torch.zeros(batch, cell, dtype=inputs.dtype)
+            m = torch.zeros(batch, cell, dtype=torch.float32)  # the cell stays float32 in every precision
         steps: List[Tensor] = []
         for t in range(len(live_rows)):
             n = live_rows[t]
@@ -132,8 +132,8 @@ def run_direction(
             m_t.mul_(f).addcmul_(i, s, value=-4.0).add_(i, alpha=2.0)
             if cell_clip > 0.0:
                 m_t.clamp_(-2.0 * cell_clip, 2.0 * cell_clip)
-            hidden = torch.addcmul(o, o, torch.sigmoid(m_t), value=-2.0)  # o * tanh(c)
-            h = _projection(hidden, projection_weights[layer], proj_clip, max_rows)
+            hidden = torch.addcmul(o, o, torch.sigmoid(m_t), value=-2.0)  # o * tanh(c), float32
+            h = _projection(hidden.to(inputs.dtype), projection_weights[layer], proj_clip, max_rows)
             steps.append(h)
         if len(steps) > 0:
             out = torch.cat(steps)

@@ -88,6 +88,20 @@ def prepared(tensor: torch.Tensor, variant: str = "", derive: Optional[Callable[
     return entry[2]
 
 
+def prepared_in(
+    tensor: torch.Tensor, dtype: torch.dtype, variant: str = "", derive: Optional[Callable[[torch.Tensor], torch.Tensor]] = None
+) -> torch.Tensor:
+    """``prepared`` for products in ``dtype``: the cached oneDNN copy of ``derive(tensor)`` (or of
+    ``tensor``) cast to ``dtype``; float32 shares the float32 entries."""
+    if dtype == torch.float32:
+        return prepared(tensor, variant, derive)
+
+    def derive_cast(source: torch.Tensor) -> torch.Tensor:
+        return (source if derive is None else derive(source)).to(dtype)
+
+    return prepared(tensor, f"{variant}/{dtype}", derive_cast)
+
+
 def pointwise_available() -> bool:
     """Whether the dense-in/dense-out oneDNN linear (and its fused post-ops) can be used at all."""
     return ENABLED and _POINTWISE is not None and torch.backends.mkldnn.is_available()
@@ -109,8 +123,12 @@ def padded_rows(rows: int, exact_up_to: int) -> int:
     return (rows + step - 1) // step * step
 
 
-def linear(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """``x [n, in] @ weight[out, in].T + bias`` (a new dense tensor). Inference only: no autograd."""
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """``x [n, in] @ weight[out, in].T + bias`` (a new dense tensor). Inference only: no autograd.
+
+    ``dtype=torch.bfloat16``: the product in bf16 (a cached bf16 copy of the float32 weight, float32
+    accumulation inside oneDNN), the bias added in float32; the result is float32 either way.
+    """
     if not usable(x, weight):
         return torch.nn.functional.linear(x, weight, bias)
     rows = x.shape[0]
@@ -118,6 +136,9 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] =
     padded = padded_rows(rows, EXACT_ROWS)
     if padded != rows:
         x = torch.constant_pad_nd(x, [0, 0, 0, padded - rows])
+    if dtype == torch.bfloat16 and _POINTWISE is not None:
+        out = _POINTWISE(x.to(torch.bfloat16), prepared_in(weight, torch.bfloat16), None, "none", [], "")[:rows]
+        return out.float() if bias is None else torch.add(out, bias)  # bf16 + float32 -> float32
     if _POINTWISE is not None:  # dense in, dense out: no layout conversions
         return _POINTWISE(x, prepared(weight), bias, "none", [], "")[:rows]
     out = torch._C._nn.mkldnn_linear(x.to_mkldnn(), prepared(weight), None).to_dense()[:rows]

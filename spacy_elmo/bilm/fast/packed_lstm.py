@@ -18,7 +18,7 @@ Only for no-grad evaluation: it writes into preallocated buffers, which autograd
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 
@@ -152,8 +152,12 @@ def fast_bilstm(
     states: Optional[List[State]] = None,
     skip_final_step: bool = False,
     compile_cell: bool = False,
+    compute_dtype: Optional[torch.dtype] = None,
 ) -> Tuple[List[torch.Tensor], List[torch.Tensor], List[State]]:
     """Drop-in for ``stack(inputs, lengths, states)`` at inference (eval, no grad).
+
+    ``compute_dtype``: the products' precision on the CPU's scripted route (``torch.bfloat16``: bf16
+    products, float32 cell state, outputs in ``inputs.dtype``); None: ``inputs.dtype``.
 
     ``skip_final_step``: do not run each direction's last step (the sentence-end token going
     forward, the sentence-start token going backward). Their outputs are zero and the final
@@ -169,8 +173,15 @@ def fast_bilstm(
     packing = Packing.of(run_lengths, steps)
     x = inputs[packing.order]
     backward_x = reverse_padded(x, lengths[packing.order])  # reversed over the full length
-    if _scripted_usable(inputs):
-        forward_out, backward_out, final_states = _scripted_bilstm(stack, packing, x, backward_x, states)
+    compute = compute_dtype or inputs.dtype
+    if compute != inputs.dtype and not _scripted_usable(inputs, compute):
+        compute = inputs.dtype  # only the scripted route has a bf16 variant; the others keep the inputs' dtype
+    if _scripted_usable(inputs, compute):
+        forward_out, backward_out, final_states = _scripted_bilstm(stack, packing, x, backward_x, states, compute)
+        if compute != inputs.dtype:
+            forward_out = [out.to(inputs.dtype) for out in forward_out]
+            backward_out = [out.to(inputs.dtype) for out in backward_out]
+            final_states = [(h.to(inputs.dtype), c.to(inputs.dtype)) for h, c in final_states]
     else:
         forward_out, backward_out, final_states = _stepwise_bilstm(stack, packing, x, backward_x, states)
     forward_out = [packing.unpack(out)[packing.restore] for out in forward_out]
@@ -178,28 +189,33 @@ def fast_bilstm(
     return forward_out, backward_out, final_states
 
 
-def _scripted_usable(inputs: torch.Tensor) -> bool:
-    """The per-direction TorchScript loop serves CPU float32 through oneDNN; the rest steps in Python."""
+def _scripted_usable(inputs: torch.Tensor, compute: torch.dtype = torch.float32) -> bool:
+    """The per-direction TorchScript loop serves CPU float32 inputs through oneDNN, with float32 or
+    bfloat16 products; the rest steps in Python."""
     return (
         inputs.device.type == "cpu"
         and inputs.dtype == torch.float32
+        and compute in (torch.float32, torch.bfloat16)
         and onednn.pointwise_available()
         and lstm_direction.scripted() is not None
-        and _scripted_route_checked()
+        and _scripted_route_checked(compute)
     )
 
 
-_SELF_CHECK: Optional[bool] = None
+#: Largest difference to the exact float32 path the self-check accepts, per compute dtype (the tiny
+#: stack's values are within [-1, 1]; bf16 keeps 8 bits of mantissa, ~4e-3 relative per rounding).
+SELF_CHECK_TOLERANCE = {torch.float32: 1e-4, torch.bfloat16: 5e-2}
+_SELF_CHECK: Dict[torch.dtype, bool] = {}
 
 
-def _scripted_route_checked() -> bool:
-    """Whether the scripted route gave the exact path's numbers on a tiny random stack, checked once
-    per process (a few ms). WHY: it relies on private oneDNN ops (``torch.ops.mkldnn``) whose
-    presence or meaning could change with the torch version or the CPU (e.g. aarch64 builds);
-    then the Python step loop serves instead, with a warning, rather than a crash or wrong vectors."""
-    global _SELF_CHECK
-    if _SELF_CHECK is None:
-        _SELF_CHECK = False  # also while checking: the check itself must not recurse
+def _scripted_route_checked(dtype: torch.dtype = torch.float32) -> bool:
+    """Whether the scripted route in ``dtype`` gave the exact path's numbers on a tiny random stack,
+    checked once per process and dtype (a few ms). WHY: it relies on private oneDNN ops
+    (``torch.ops.mkldnn``) whose presence or meaning could change with the torch version or the CPU
+    (e.g. aarch64 builds, or no bf16 kernels); then the Python step loop (float32) serves instead,
+    with a warning, rather than a crash or wrong vectors."""
+    if dtype not in _SELF_CHECK:
+        _SELF_CHECK[dtype] = False  # also while checking: the check itself must not recurse
         try:
             generator = torch.Generator().manual_seed(0)
             options = BiLMOptions(
@@ -216,26 +232,30 @@ def _scripted_route_checked() -> bool:
                 packing = Packing.of(lengths, 5)
                 x = inputs[packing.order]
                 sorted_lengths = lengths[packing.order]
-                forward, backward, states = _scripted_bilstm(stack, packing, x, reverse_padded(x, sorted_lengths), None)
+                forward, backward, states = _scripted_bilstm(stack, packing, x, reverse_padded(x, sorted_lengths), None, dtype)
                 got = [packing.unpack(out)[packing.restore] for out in forward]
                 got += [reverse_padded(packing.unpack(out), sorted_lengths)[packing.restore] for out in backward]
                 want_forward, want_backward, want_states = stack(inputs, lengths)  # the exact (training) path
                 pairs = list(zip(got, want_forward + want_backward))
                 pairs += [(g, w) for gs, ws in zip(states, want_states) for g, w in zip(gs, ws)]
-                _SELF_CHECK = all(g.shape == w.shape and bool((g - w).abs().max() <= 1e-4) for g, w in pairs)
+                tolerance = SELF_CHECK_TOLERANCE[dtype]
+                _SELF_CHECK[dtype] = all(g.shape == w.shape and bool((g.float() - w).abs().max() <= tolerance) for g, w in pairs)
         except Exception:  # noqa: BLE001 - any failure means "use the Python step loop"
-            _SELF_CHECK = False
-        if not _SELF_CHECK:
+            _SELF_CHECK[dtype] = False
+        if not _SELF_CHECK[dtype]:
             import warnings
 
+            if dtype == torch.float32:
+                message = "using the slower Python step loop (same results)"
+            else:
+                message = f"using float32 instead of {dtype}"
             warnings.warn(
-                "spacy-elmo: the fast CPU LSTM route (TorchScript + oneDNN) failed its self-check with this "
-                f"torch {torch.__version__}; using the slower Python step loop (same results). "
-                "Please report this with your torch version and CPU.",
+                f"spacy-elmo: the fast CPU LSTM route (TorchScript + oneDNN) in {dtype} failed its self-check with "
+                f"this torch {torch.__version__}; {message}. Please report this with your torch version and CPU.",
                 RuntimeWarning,
                 stacklevel=3,
             )
-    return _SELF_CHECK
+    return _SELF_CHECK[dtype]
 
 
 def _double_new_input_rows(weight: torch.Tensor) -> torch.Tensor:
@@ -246,10 +266,12 @@ def _double_new_input_rows(weight: torch.Tensor) -> torch.Tensor:
 
 
 def _scripted_bilstm(
-    stack: BiLstmStack, packing: Packing, x: torch.Tensor, backward_x: torch.Tensor, states: Optional[List[State]]
+    stack: BiLstmStack, packing: Packing, x: torch.Tensor, backward_x: torch.Tensor, states: Optional[List[State]],
+    dtype: torch.dtype = torch.float32,
 ) -> Tuple[List[torch.Tensor], List[torch.Tensor], List[State]]:
-    """Both directions through ``lstm_direction``, concurrently where threads allow.
-    Returns packed outputs per layer and direction, and the final states in batch order."""
+    """Both directions through ``lstm_direction``, concurrently where threads allow, with products in
+    ``dtype`` (float32 or bfloat16; the cell state is float32 in both). Returns packed outputs per
+    layer and direction (in ``dtype``), and the final states in batch order (``h`` in ``dtype``, ``c`` float32)."""
     batch = x.shape[0]
     has_steps = (packing.lengths > 0)[:, None]
     last_index = packing.last_index(int(sum(packing.live_rows)))
@@ -257,15 +279,16 @@ def _scripted_bilstm(
     jobs = []
     forward_layers, backward_layers = stack.directions()
     for d, (layers, packed) in enumerate(((forward_layers, packing.pack(x)), (backward_layers, packing.pack(backward_x)))):
-        initial_h = [states[2 * layer + d][0][packing.order].contiguous() for layer in range(len(layers))] if states is not None else []
-        initial_c = [states[2 * layer + d][1][packing.order].contiguous() for layer in range(len(layers))] if states is not None else []
+        initial_h = [states[2 * layer + d][0][packing.order].to(dtype).contiguous() for layer in range(len(layers))] if states is not None else []
+        initial_c = [states[2 * layer + d][1][packing.order].float().contiguous() for layer in range(len(layers))] if states is not None else []
+        doubled = "new_input_doubled"
         jobs.append(
             (
-                packed.contiguous(),
-                [onednn.prepared(lstm.input_linearity.weight, "new_input_doubled", _double_new_input_rows) for lstm in layers],
-                [_double_new_input_rows(lstm.state_linearity.bias) for lstm in layers],
-                [onednn.prepared(lstm.state_linearity.weight, "new_input_doubled", _double_new_input_rows) for lstm in layers],
-                [onednn.prepared(lstm.projection.weight) for lstm in layers],
+                packed.to(dtype).contiguous(),
+                [onednn.prepared_in(lstm.input_linearity.weight, dtype, doubled, _double_new_input_rows) for lstm in layers],
+                [_double_new_input_rows(lstm.state_linearity.bias).to(dtype) for lstm in layers],
+                [onednn.prepared_in(lstm.state_linearity.weight, dtype, doubled, _double_new_input_rows) for lstm in layers],
+                [onednn.prepared_in(lstm.projection.weight, dtype) for lstm in layers],
                 initial_h,
                 initial_c,
                 packing.live_rows,
