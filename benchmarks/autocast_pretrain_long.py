@@ -59,8 +59,10 @@ def run(args) -> None:
 
     timing = Timing(args.run_dir / "timing.jsonl", args.log_every)
     if args.resume:
-        # only the schedule's length may change, and only before warm-up ends (where it changes nothing yet)
-        overrides = {"training.max_steps": args.steps} if args.steps else None
+        # the schedule's length should change only before warm-up ends (where it changes nothing yet)
+        overrides = {"training.checkpoint_every_steps": args.every}
+        if args.steps:
+            overrides["training.max_steps"] = args.steps
         trainer = Trainer(LM / "train.txt", args.run_dir, dev_path=LM / "dev.txt", resume=True, progress=False,
                           resume_overrides=overrides)
     else:
