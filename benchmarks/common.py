@@ -100,15 +100,16 @@ def train_flops_per_token(options, cutoffs=(), vocab_size: int = 0) -> float:
     return 3 * (flops_per_token(options)["lstm"] + 2 * head)
 
 
-def matmul_peak(threads: int, sizes=(512, 1024, 2048), seconds: float = 2.0) -> float:
-    """Best fp32 square-matmul rate in GFLOP/s on ``threads`` threads: the machine's practical peak.
+def matmul_peak(threads: int, sizes=(512, 1024, 2048), seconds: float = 2.0, dtype: torch.dtype = torch.float32) -> float:
+    """Best square-matmul rate in GFLOP/s on ``threads`` threads in ``dtype`` (float32: MKL; bfloat16:
+    oneDNN, float32 accumulation): the machine's practical peak for that precision.
 
     Several sizes, best of many runs each, because a shared machine's single runs are noisy.
     """
     torch.set_num_threads(threads)
     rates = []
     for n in sizes:
-        a, b, out = torch.randn(n, n), torch.randn(n, n), torch.empty(n, n)
+        a, b, out = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype), torch.empty(n, n, dtype=dtype)
         for _ in range(3):
             torch.mm(a, b, out=out)
         best, end = float("inf"), time.perf_counter() + seconds

@@ -62,7 +62,8 @@ def peak_flops(device: torch.device, kind: str, threads: int = 1) -> Tuple[float
         return measured_matmul_flops(device, dtype), f"measured {kind} matmul ({name} not in the table)"
     from common import matmul_peak
 
-    return matmul_peak(threads) * 1e9, f"measured fp32 matmul, {threads} thread(s)"
+    dtype = torch.bfloat16 if kind == "bf16" else torch.float32
+    return matmul_peak(threads, dtype=dtype) * 1e9, f"measured {kind} matmul, {threads} thread(s)"
 
 
 def measured_matmul_flops(device: torch.device, dtype: torch.dtype = torch.float32, n: int = 8192, repeats: int = 20) -> float:
