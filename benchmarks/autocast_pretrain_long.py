@@ -85,17 +85,38 @@ def run(args) -> None:
     trainer.train(on_step=timing.on_step)
 
 
+def timed_intervals(timing, checkpoints):
+    """(tokens, CPU seconds, wall seconds) of the training updates whose time was recorded.
+
+    ``timing.jsonl`` holds running totals written every ``--log-every`` steps; a session stopped between
+    two records loses the time of its last steps, and the next session continues the totals from the last
+    record while training from the stop's checkpoint. So each record is compared with the record before
+    it, or, across a stop, with the checkpoint the session resumed from (its tokens, the last totals).
+    """
+    tokens = cpu = wall = 0.0
+    prev = {"step": 0, "tokens_seen": 0, "train_cpu_seconds": 0.0, "train_wall_seconds": 0.0}
+    for record in timing:
+        resumed = [c for c in checkpoints if prev["step"] < c["step"] < record["step"]]
+        start_tokens = resumed[-1]["tokens_seen"] if resumed else prev["tokens_seen"]
+        tokens += record["tokens_seen"] - start_tokens
+        cpu += record["train_cpu_seconds"] - prev["train_cpu_seconds"]
+        wall += record["train_wall_seconds"] - prev["train_wall_seconds"]
+        prev = record
+    return tokens, cpu, wall
+
+
 def compare(dirs) -> None:
     rows = {}
     for d in dirs:
         log = [json.loads(line) for line in (d / "log.jsonl").read_text(encoding="utf-8").splitlines()]
         timing = [json.loads(line) for line in (d / "timing.jsonl").read_text(encoding="utf-8").splitlines()]
-        last = timing[-1]
+        tokens, cpu, wall = timed_intervals(timing, log)
         rows[str(d)] = {
             "dev": {m["step"]: (m["dev_forward_ppl"], m["dev_backward_ppl"]) for m in log},
-            "tokens_per_cpu_second": last["tokens_seen"] / last["train_cpu_seconds"],
-            "tokens_per_wall_second": last["tokens_seen"] / last["train_wall_seconds"],
-            "steps_timed": last["step"],
+            "tokens_per_cpu_second": tokens / cpu,
+            "tokens_per_wall_second": tokens / wall,
+            "timed_tokens": tokens,
+            "last_timed_step": timing[-1]["step"],
         }
     print(json.dumps(rows, indent=2))
 
