@@ -25,6 +25,7 @@ import torch
 
 from ..bilm import BiLM
 from ..bilm.fast.batched_lstm import BatchedSettings
+from ..bilm.fast.precision import bf16_pays
 from ..errors import ElmoError
 from ..layout import CHECKPOINT_DIR, CHECKPOINT_NAME, RUN_CACHE_DIR, RUN_CONFIG_NAME, RUN_LOG_NAME, RUN_MODEL_DIR, VOCAB_NAME
 from ..progress import progress_bar
@@ -87,16 +88,24 @@ def lstm_settings(config: PretrainConfig) -> BatchedSettings:
         raise TrainingError(f"[training] {err}") from err
 
 
-AUTOCAST_DTYPES = {"none": None, "bfloat16": torch.bfloat16}
+AUTOCAST_DTYPES = {"none": None, "bfloat16": torch.bfloat16, "auto": None}
+
+
+def autocast_dtype(name: str, device: torch.device) -> Optional[torch.dtype]:
+    """The dtype [training] autocast asks for on ``device``. ``"auto"``: bf16 on a CPU whose bf16
+    products pay (AMX-BF16, :func:`spacy_elmo.bilm.precision.bf16_pays`; with AVX512-BF16 alone bf16
+    autocast trained at 0.69x the float32 rate, BENCHMARKS.md), float32 elsewhere."""
+    if name not in AUTOCAST_DTYPES:
+        raise TrainingError(f"[training] autocast is {name!r}; expected one of {sorted(AUTOCAST_DTYPES)}.")
+    if name == "auto":
+        return torch.bfloat16 if device.type == "cpu" and bf16_pays() else None
+    return AUTOCAST_DTYPES[name]
 
 
 def autocast_context(config: PretrainConfig, device: torch.device):
     """``torch.autocast`` for the training forward pass as [training] autocast asks, or a no-op.
     The autocast cache is off with CUDA graphs (graph capture cannot use it)."""
-    name = config.training.autocast
-    if name not in AUTOCAST_DTYPES:
-        raise TrainingError(f"[training] autocast is {name!r}; expected one of {sorted(AUTOCAST_DTYPES)}.")
-    dtype = AUTOCAST_DTYPES[name]
+    dtype = autocast_dtype(config.training.autocast, device)
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=dtype, cache_enabled=not config.training.cuda_graphs)

@@ -44,7 +44,7 @@ def test_the_default_config_trains_on_the_batched_route():
 def test_bad_settings_name_the_choices():
     with pytest.raises(TrainingError, match=r"\[training\] lstm_impl is 'cudnn'; expected one of \('loop', 'batched'\)"):
         lstm_settings(config(lstm_impl="cudnn"))
-    with pytest.raises(TrainingError, match=r"autocast is 'fp16'; expected one of \['bfloat16', 'none'\]"):
+    with pytest.raises(TrainingError, match=r"autocast is 'fp16'; expected one of \['auto', 'bfloat16', 'none'\]"):
         autocast_context(config(autocast="fp16"), torch.device("cpu"))
 
 
@@ -60,3 +60,17 @@ def test_bfloat16_autocast_changes_the_arithmetic_but_not_much():
     assert half.dtype == torch.float32 and torch.isfinite(half)
     assert float(half) != float(full)
     assert abs(float(half) - float(full)) < 0.05 * float(full)
+
+
+@pytest.mark.parametrize("flags, want", [({"avx512_bf16": True}, None), ({"avx512_bf16": True, "amx_bf16": True}, torch.bfloat16), ({}, None)],
+                         ids=["avx512-bf16-only", "amx-bf16", "no-bf16"])
+def test_auto_autocast_is_bf16_only_on_a_cpu_whose_bf16_pays(monkeypatch, flags, want):
+    from spacy_elmo.bilm.fast import precision
+    from spacy_elmo.training.trainer import autocast_dtype
+
+    monkeypatch.setattr(precision, "cpu_capabilities", lambda: dict(flags))
+    assert autocast_dtype("auto", torch.device("cpu")) is want
+    assert autocast_dtype("auto", torch.device("meta")) is None  # not the CPU: float32
+    with autocast_context(config(autocast="auto"), torch.device("cpu")):
+        product = torch.mm(torch.ones(2, 2), torch.ones(2, 2))
+    assert product.dtype == (want or torch.float32)
