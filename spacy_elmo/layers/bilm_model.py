@@ -27,6 +27,7 @@ from thinc.api import CupyOps, Model, torch2xp
 from thinc.types import Floats3d
 
 from ..bilm import BiLM
+from ..bilm.fast.precision import compute_dtype
 from ..errors import ElmoError
 from .batch import DocBatch
 from .bilm_shim import BiLMShim, WeightsSource
@@ -57,6 +58,8 @@ class RunSettings(Protocol):
     def split(self) -> Splitter: ...
     @property
     def cache_size_mb(self) -> float: ...
+    @property
+    def precision(self) -> str: ...
     @property
     def uses_cache(self) -> bool: ...
 
@@ -93,12 +96,17 @@ class ElmoBiLMModel(Model):
         )
         self.settings: Optional[RunSettings] = None  # the component's, from configure()
         self.cache = LayerCache(0.0)
-        self.shim.on_load.append(self._clear_cache)  # a bound method, not a lambda: picklable
+        self.shim.on_load.append(self._clear_cache)  # bound methods, not lambdas: picklable
+        self.shim.on_load.append(self._apply_precision)
         # The biLM follows the model's ops (CupyOps after spacy.require_gpu()), not whatever is current later.
         self.shim._device = torch.device(f"cuda:{torch.cuda.current_device()}") if isinstance(self.ops, CupyOps) else torch.device("cpu")
 
     def _clear_cache(self, _bilm: BiLM) -> None:
         self.cache.clear()
+
+    def _apply_precision(self, bilm: BiLM) -> None:
+        if self.settings is not None:
+            bilm.precision = self.settings.precision
 
     @property
     def shim(self) -> BiLMShim:
@@ -114,6 +122,10 @@ class ElmoBiLMModel(Model):
         self.shim.source = source
         self.shim.set_trainable(settings.frozen, settings.trainable_layers, settings.learn_rate_scale)
         self.cache = LayerCache(settings.cache_size_mb if settings.uses_cache else 0.0)
+        # an explicit bf16 that this device cannot do fails when the component is made, not at its first doc
+        compute_dtype(settings.precision, self.shim._device or torch.device("cpu"))
+        if self.shim.is_loaded:
+            self._apply_precision(self.bilm)
         return self
 
     def copy(self) -> "ElmoBiLMModel":

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Union
 
 from ..bilm.batching import DEFAULT_BATCH_SIZE
+from ..bilm.fast.precision import PRECISIONS
 from ..layer_choice import check_output_mix
 from ..layers.splitting import DEFAULT_SPLITTER, Splitter, splitter_from_legacy
 
@@ -57,6 +58,10 @@ class ElmoSettings:
         which ``Doc.to_bytes`` keeps and ``Token.vector`` falls back to when the vocab has no static
         vectors and no hook is set. Off by default: ``doc.tensor`` is spaCy's tok2vec's output, which
         this would overwrite in a pipeline that has both.
+    precision: the CPU inference products (:mod:`spacy_elmo.bilm.fast.precision`): ``"fp32"`` (default, the
+        exact path's numbers), ``"bf16"`` (bf16 products, float32 cell state and outputs; an error on a
+        CPU without native bf16) or ``"auto"`` (bf16 where the CPU's bf16 pays: AMX-BF16). Training and
+        GPUs are unaffected.
     """
 
     weights: Optional[str] = None
@@ -73,6 +78,7 @@ class ElmoSettings:
     output_mix: OutputMix = "mean"
     set_vector_hooks: bool = True
     set_doc_tensor: bool = False
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -94,6 +100,8 @@ class ElmoSettings:
         if self.cache_size_mb < 0:
             raise ValueError(f"'elmo' cache_size_mb must be >= 0 (0 turns the cache off), got {self.cache_size_mb}.")
         check_output_mix(self.output_mix)
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"'elmo' precision must be one of {', '.join(repr(p) for p in PRECISIONS)}; got {self.precision!r}.")
 
     @property
     def uses_cache(self) -> bool:

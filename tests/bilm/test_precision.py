@@ -9,8 +9,8 @@ import numpy
 import pytest
 import torch
 
-from spacy_elmo.bilm import precision
-from spacy_elmo.bilm.precision import PrecisionError, compute_dtype
+from spacy_elmo.bilm.fast import precision
+from spacy_elmo.bilm.fast.precision import PrecisionError, compute_dtype
 from tests.helpers import REFERENCE, needs_reference
 
 CPU = torch.device("cpu")
