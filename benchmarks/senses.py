@@ -161,9 +161,10 @@ def stratified_sample(instances: List[Instance], n: int, seed: int) -> List[Inst
 
 
 # -- vectors --------------------------------------------------------------------------------------------------
-def make_nlp(model=None, options=None, weights=None):
+def make_nlp(model=None, options=None, weights=None, precision="fp32"):
     """``spacy.blank("en")`` + the ``elmo`` component on the weights the CLI's ``--model`` /
-    ``--options`` + ``--weights`` name (checked with the CLI's names first, so errors read like the CLI's)."""
+    ``--options`` + ``--weights`` name (checked with the CLI's names first, so errors read like the CLI's),
+    with the component's inference ``precision``."""
     import spacy
 
     from spacy_elmo.weights import CLI_NAMES, resolve_weights
@@ -173,7 +174,7 @@ def make_nlp(model=None, options=None, weights=None):
     if options is not None:
         config = {"options_file": str(options), "weight_file": str(weights)}
     nlp = spacy.blank("en")
-    nlp.add_pipe("elmo", config=config)
+    nlp.add_pipe("elmo", config={**config, "precision": precision})
     return nlp
 
 
@@ -432,6 +433,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=64, help="docs per nlp.pipe batch")
     parser.add_argument("--no-bank", action="store_true", help="skip the 'bank' check")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "auto"], help="the component's inference precision")
     parser.add_argument("--output", type=Path, help="write the figures as JSON here")
     args = parser.parse_args(argv)
 
@@ -439,14 +441,14 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
     from spacy_elmo import ElmoError
 
     try:
-        nlp = make_nlp(args.model, args.options, args.weights)
+        nlp = make_nlp(args.model, args.options, args.weights, args.precision)
     except ElmoError as err:
         raise SystemExit(f"Error: {err}")
     result = run(nlp, args.corpora.split(","), args.data, args.limit, args.folds, args.seed, args.batch_size, not args.no_bank)
     result["settings"] = {
         "model": args.model, "options": args.options, "weights": args.weights, "limit": args.limit, "folds": args.folds,
         "seed": args.seed, "batch_size": args.batch_size, "tie_tolerance": TIE_TOLERANCE,
-        "elmo_config": {k: v for k, v in nlp.get_pipe_config("elmo").items() if k in ("weights", "output_mix", "split")},
+        "elmo_config": {k: v for k, v in nlp.get_pipe_config("elmo").items() if k in ("weights", "output_mix", "split", "precision")},
     }
     result["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
                          "load_average_start": load, "load_average_end": os.getloadavg()}
