@@ -27,13 +27,14 @@ class Scoring:
     test_set: str  # e.g. "testb.spacy", for --help
 
 
-def evaluate(scoring: Scoring, model_path: Path, data_path: Path, output_path: Path, batch_size: int) -> None:
+def evaluate(scoring: Scoring, model_path: Path, data_path: Path, output_path: Path, batch_size: int, precision: str = "") -> None:
+    """``precision``: the "elmo" component's inference precision (fp32 / bf16 / auto); "" keeps the pipeline's own."""
     import spacy
     from spacy.scorer import Scorer
     from spacy.tokens import DocBin
     from spacy.training import Example
 
-    nlp = spacy.load(model_path)
+    nlp = spacy.load(model_path, config={"components": {"elmo": {"precision": precision}}} if precision else {})
     gold = list(DocBin().from_disk(data_path).get_docs(nlp.vocab))
     if not gold:
         raise SystemExit(f"{data_path} holds no docs")
@@ -52,6 +53,7 @@ def evaluate(scoring: Scoring, model_path: Path, data_path: Path, output_path: P
         "seconds": round(seconds, 3),
         "words_per_s": round(n_words / seconds, 1),
         **scoring.scores(scores, predicted, gold),
+        "elmo_precision": precision or "as saved",
     }
     output_path.parent.mkdir(parents=True, exist_ok=True)
     output_path.write_text(json.dumps(result, indent=2))
@@ -67,6 +69,7 @@ def evaluate_command(scoring: Scoring) -> Callable:
         metrics_dir: Path = typer.Argument(..., file_okay=False, help="Scores go to <metrics_dir>/seed<N>.json"),
         batch_size: int = typer.Option(scoring.batch_size, "--batch-size", help="nlp.pipe batch size (docs)"),
         gpu_id: int = typer.Option(-1, "--gpu-id", "-g"),
+        precision: str = typer.Option("", "--precision", help="the elmo component's inference precision: fp32, bf16 or auto (default: as saved)"),
     ):
         """Evaluate each finished seed once (see the module docstring)."""
         import spacy
@@ -84,6 +87,6 @@ def evaluate_command(scoring: Scoring) -> Callable:
             if out.is_file():
                 print(f"{out} exists, not evaluating {seed_dir} again")
                 continue
-            evaluate(scoring, seed_dir / "model-best", data_path, out, batch_size)
+            evaluate(scoring, seed_dir / "model-best", data_path, out, batch_size, precision)
 
     return main
