@@ -49,11 +49,11 @@ def pick_model(model: Optional[Path]) -> Path:
         return native
 
 
-def make_nlp(model_dir: Path, cache_size_mb: Optional[float] = None):
+def make_nlp(model_dir: Path, cache_size_mb: Optional[float] = None, precision: str = "fp32"):
     import spacy
 
     nlp = spacy.blank("en")
-    config = {"weights": str(model_dir)}
+    config = {"weights": str(model_dir), "precision": precision}
     if cache_size_mb is not None:
         config["cache_size_mb"] = cache_size_mb
     nlp.add_pipe("elmo", config=config)
@@ -101,6 +101,9 @@ def main() -> None:
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--layer-cache-mb", type=float, default=None, help="the component's cache_size_mb (default: its own)")
     parser.add_argument("--inference-threads", default="auto", help="auto (the library default), torch, or a number")
+    parser.add_argument("--precision", nargs="+", default=["fp32"], choices=["fp32", "bf16", "auto"],
+                        help="the component's inference precision(s); throughput of each, alternating over --rounds")
+    parser.add_argument("--rounds", type=int, default=1, help="throughput passes per precision")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -119,12 +122,20 @@ def main() -> None:
     if not args.skip_throughput:
         raw["blank"] = words_per_second(spacy.blank("en"), texts, args.batch_size)
         print(f"spacy.blank('en'): {raw['blank']}", flush=True)
-        raw["elmo"] = words_per_second(make_nlp(model_dir, args.layer_cache_mb), texts, args.batch_size)
-        print(f"blank + elmo: {raw['elmo']}", flush=True)
+        pipelines = {p: make_nlp(model_dir, args.layer_cache_mb, p) for p in dict.fromkeys(args.precision)}
+        for round_ in range(args.rounds):
+            for name, nlp in pipelines.items():
+                elmo = nlp.get_pipe("elmo").model
+                elmo.cache.clear()  # each pass from empty layer and token caches
+                elmo.bilm.clear_token_cache()
+                key = "elmo" if name == "fp32" else f"elmo_{name}"
+                raw.setdefault(f"{key}_rounds", []).append(words_per_second(nlp, texts, args.batch_size))
+                raw[key] = raw[f"{key}_rounds"][-1]
+                print(f"blank + elmo ({name}), round {round_ + 1}: {raw[key]}", flush=True)
     if not args.skip_memory:
         stream = [" ".join(s) for s in conll_sentences(CONLL_TRAIN, limit=args.memory_docs)]
         print(f"memory over {len(stream)} docs (component cache_size_mb={'default' if args.layer_cache_mb is None else args.layer_cache_mb}):", flush=True)
-        raw["memory"] = memory_profile(make_nlp(model_dir, args.layer_cache_mb), stream, args.batch_size)
+        raw["memory"] = memory_profile(make_nlp(model_dir, args.layer_cache_mb, args.precision[0]), stream, args.batch_size)
     note_load_after(raw)
     if args.json:
         write_json(args.json, raw)
