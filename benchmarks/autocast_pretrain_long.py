@@ -125,7 +125,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir", type=Path, nargs="?")
     parser.add_argument("--autocast", default="none", choices=["none", "bfloat16"])
-    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "pretrain_default.cfg")
+    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "pretrain" / "default.cfg")
     parser.add_argument("--steps", type=int, default=None, help="max_steps (default: the config's); with --resume, a new max_steps")
     parser.add_argument("--every", type=int, default=500, help="dev perplexity and a checkpoint every this many steps")
     parser.add_argument("--log-every", type=int, default=50)

@@ -108,25 +108,25 @@ def test_auto_without_a_paying_bf16_gives_exactly_the_fp32_route(tiny_bilm, cpu_
 @pytest.fixture
 def lstm_dtypes(monkeypatch):
     """What the scripted LSTM ran on, per call: (dtype of the packed inputs, dtypes of the final cells)."""
-    from spacy_elmo.bilm import direction_threads
+    from spacy_elmo.bilm.fast import threads
 
     seen = []
-    original = direction_threads.run_both
+    original = threads.run_both
 
     def recording(fn, first, second):
         outputs = original(fn, first, second)
         seen.append((first[0].dtype, {c.dtype for c in outputs[0][2] + outputs[1][2]}))
         return outputs
 
-    monkeypatch.setattr(direction_threads, "run_both", recording)
+    monkeypatch.setattr(threads, "run_both", recording)
     return seen
 
 
 @needs_native_bf16
 def test_bf16_multiplies_in_bf16_keeps_the_cell_in_fp32_and_returns_fp32(tiny_bilm, lstm_dtypes):
-    from spacy_elmo.bilm import fast_lstm
+    from spacy_elmo.bilm.fast import packed_lstm
 
-    assert fast_lstm._scripted_route_checked(torch.bfloat16)
+    assert packed_lstm._scripted_route_checked(torch.bfloat16)
     lstm_dtypes.clear()  # the one-time self-check ran the route too
     tiny_bilm.precision = "bf16"
     with torch.no_grad():
@@ -178,10 +178,10 @@ def test_bf16_on_the_reference_models_is_within_stated_tolerance_of_fp32(folder)
 
 @needs_native_bf16
 def test_a_failed_bf16_self_check_falls_back_to_the_fp32_lstm_with_a_warning(tiny_bilm, monkeypatch, lstm_dtypes):
-    from spacy_elmo.bilm import fast_lstm
+    from spacy_elmo.bilm.fast import packed_lstm
 
-    monkeypatch.setattr(fast_lstm, "_SELF_CHECK", {torch.float32: True})
-    monkeypatch.setattr(fast_lstm, "SELF_CHECK_TOLERANCE", {torch.float32: 1e-4, torch.bfloat16: 0.0})
+    monkeypatch.setattr(packed_lstm, "_SELF_CHECK", {torch.float32: True})
+    monkeypatch.setattr(packed_lstm, "SELF_CHECK_TOLERANCE", {torch.float32: 1e-4, torch.bfloat16: 0.0})
     with pytest.warns(RuntimeWarning, match="using float32 instead"):
         embed(tiny_bilm, "bf16")
     assert [inputs for inputs, _ in lstm_dtypes] == [torch.bfloat16, torch.float32]  # the self-check, then the call
