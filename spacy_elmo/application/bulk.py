@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 import numpy
 
 from ..bilm.batching import DEFAULT_BATCH_SIZE
+from ..bilm.fast.precision import check_precision
 from ..errors import ElmoError
 from ..layer_choice import LayerSpec, mix_coefficients, parse_layers, select_layers
 from ..progress import progress_bar
@@ -155,6 +156,7 @@ def start_job(
     options: Optional[Path] = None,
     weights: Optional[Path] = None,
     lang: str = "en",
+    precision: str = "fp32",
     batch_size: int = DEFAULT_BATCH_SIZE,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     restart: bool = False,
@@ -170,6 +172,7 @@ def start_job(
     if output.exists() and not overwrite:
         raise ElmoError(f"{output} already exists (a finished run). Add --overwrite to replace it.")
     parse_layers(layers)
+    check_precision(precision)
     source = EmbedSource.open(input_path)
     if source.n_docs == 0:
         raise ElmoError(f"{input_path} is empty: there are no documents (lines) to embed.")
@@ -181,11 +184,13 @@ def start_job(
         "chunk_size": chunk_size,
         "format": fmt,
     }
+    if precision != "fp32":  # a run never mixes precisions; fp32 runs keep the manifest older versions wrote
+        manifest["precision"] = precision
     run = PartialRun.start_or_resume(output, manifest, restart=restart)
     # Rows per biLM call; no layer cache: each document is embedded once, and memory stays flat.
     # Absolute paths: workers on other hosts (or in other directories) load the same files.
     load_args = dict(model=_absolute(model), options=_absolute(options), weights=_absolute(weights), lang=lang,
-                     elmo_settings={"batch_size": batch_size, "cache_size_mb": 0.0})
+                     elmo_settings={"batch_size": batch_size, "cache_size_mb": 0.0, "precision": precision})
     return EmbedJob(source, run, layers, batch_size, load_args, run.done_chunks())
 
 
@@ -274,7 +279,7 @@ def embed_file(
     """Embed ``input_path`` into ``output``; rerunning after an interruption continues it.
 
     ``settings`` are those of :func:`start_job` (``layers``, ``model``, ``options``, ``weights``,
-    ``lang``, ``batch_size``, ``chunk_size``, ``restart``, ``overwrite``). ``stop_after`` (chunks
+    ``lang``, ``precision``, ``batch_size``, ``chunk_size``, ``restart``, ``overwrite``). ``stop_after`` (chunks
     written in this call) and ``on_chunk`` exist so that tests can interrupt a run at a known
     point; a user simply presses Ctrl-C or loses the machine.
     """

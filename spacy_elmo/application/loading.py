@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+from ..bilm.fast.precision import check_precision
 from ..errors import ElmoError
 from ..weights import CLI_NAMES, Manifest, Weights, is_spacy_pipeline_dir, resolve_weights
 
@@ -46,6 +47,8 @@ def load_nlp(
     import spacy
 
     elmo_settings = dict(elmo_settings or {})
+    if "precision" in elmo_settings:  # a wrong value is one clean line, before any weights are read
+        check_precision(elmo_settings["precision"])
     chosen = resolve_cli_weights(model, options, weights)
     if chosen.kind == "spacy" and chosen.pipeline_dir is not None:
         from ..weights import pipeline_components

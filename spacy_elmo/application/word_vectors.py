@@ -73,6 +73,7 @@ def collect_occurrences(
     lang: str = "en",
     labels: Optional[Sequence[str]] = None,
     nlp=None,
+    precision: str = "fp32",
 ) -> Tuple[List[Occurrence], List[int]]:
     """Every occurrence of ``word`` in ``texts`` with its vector; also the indices of texts without it."""
     from .loading import elmo_pipe, load_nlp
@@ -83,7 +84,7 @@ def collect_occurrences(
     for i, text in enumerate(texts):
         check_text(text, f"Sentence {i + 1}")
     if nlp is None:
-        nlp = load_nlp(model, options, weights, lang)
+        nlp = load_nlp(model, options, weights, lang, elmo_settings={"precision": precision})
     spec = parse_layers(layers, elmo_pipe(nlp).bilm.options.n_output_layers)
     word_tokens = [t.text for t in nlp.make_doc(word.strip()) if not t.is_space]
     occurrences: List[Occurrence] = []

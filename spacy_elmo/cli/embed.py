@@ -8,7 +8,7 @@ from ..application.bulk import DEFAULT_CHUNK_SIZE
 from ..bilm.batching import DEFAULT_BATCH_SIZE
 from ..errors import ElmoError
 from ._app import app
-from ._common import clean_errors, lang_option, model_option, options_option, weights_option
+from ._common import clean_errors, lang_option, model_option, options_option, precision_option, weights_option
 
 
 @app.command()
@@ -21,6 +21,7 @@ def embed(
     options: Optional[Path] = options_option,
     weights: Optional[Path] = weights_option,
     lang: str = lang_option,
+    precision: str = precision_option,
     batch_size: int = typer.Option(DEFAULT_BATCH_SIZE, "--batch-size", "-b", help="Sentences per biLM call."),
     n_process: int = typer.Option(1, "--n-process", "-n", help="Worker processes (each loads the model once)."),
     chunk_size: int = typer.Option(DEFAULT_CHUNK_SIZE, "--chunk-size", help="Documents per saved part: the most an interruption can lose."),
@@ -37,7 +38,7 @@ def embed(
     """
     from ..application.bulk import embed_file
 
-    settings: Dict[str, Any] = dict(layers=layers, model=model, options=options, weights=weights, lang=lang, batch_size=batch_size,
+    settings: Dict[str, Any] = dict(layers=layers, model=model, options=options, weights=weights, lang=lang, precision=precision, batch_size=batch_size,
                     chunk_size=chunk_size, restart=restart, overwrite=overwrite, stop_after=stop_after)
     try:
         if scheduler is None and cluster is None:

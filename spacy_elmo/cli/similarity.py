@@ -5,7 +5,7 @@ from typing import List, Optional
 import typer
 
 from ._app import app
-from ._common import clean_errors, lang_option, model_option, options_option, weights_option
+from ._common import clean_errors, lang_option, model_option, options_option, precision_option, weights_option
 
 
 @app.command()
@@ -19,6 +19,7 @@ def similarity(
     options: Optional[Path] = options_option,
     weights: Optional[Path] = weights_option,
     lang: str = lang_option,
+    precision: str = precision_option,
 ) -> None:
     """Print the cosine similarity of WORD's vectors across the sentences, as a table.
 
@@ -29,7 +30,7 @@ def similarity(
     from ._common import warn
 
     texts = list(sentences or []) + (read_sentences(file) if file is not None else [])
-    occurrences, missing = collect_occurrences(word, texts, layers, model, options, weights, lang)
+    occurrences, missing = collect_occurrences(word, texts, layers, model, options, weights, lang, precision=precision)
     for index in missing:
         warn(f"Skipped sentence {index + 1}: {word!r} does not occur in {_short(texts[index])!r}.")
     if len(occurrences) < 2:

@@ -6,7 +6,7 @@ import typer
 
 from ..errors import ElmoError
 from ._app import app
-from ._common import clean_errors, lang_option, model_option, options_option, weights_option
+from ._common import clean_errors, lang_option, model_option, options_option, precision_option, weights_option
 
 visualize_app = typer.Typer(
     help="Pictures (PNG; needs matplotlib: pip install 'spacy-elmo\\[viz]').", no_args_is_help=True, add_completion=False
@@ -28,6 +28,7 @@ def visualize_word(
     options: Optional[Path] = options_option,
     weights: Optional[Path] = weights_option,
     lang: str = lang_option,
+    precision: str = precision_option,
 ) -> None:
     """Plot WORD's contextual vectors across SENTENCES in 2-D (PCA), coloured by a label column."""
     from ..errors import ElmoError
@@ -38,7 +39,7 @@ def visualize_word(
     require_matplotlib()  # before any slow work
     output = check_png_path(output or Path(f"{_file_safe(word)}.png"))
     texts, labels = read_labelled(sentences, text_column, label_column)
-    occurrences, missing = collect_occurrences(word, texts, layers, model, options, weights, lang, labels=labels)
+    occurrences, missing = collect_occurrences(word, texts, layers, model, options, weights, lang, labels=labels, precision=precision)
     if missing:
         warn(f"{len(missing)} of {len(texts)} sentences do not contain {word!r} and are left out.")
     if len(occurrences) < 2:
