@@ -61,12 +61,19 @@ def find_original_files(path: PathLike) -> Optional[Tuple[Path, Path]]:
     return path / OPTIONS_NAME, hdf5[0]
 
 
-def load_bilm(options_or_dir: PathLike, weight_file: Optional[PathLike] = None) -> BiLM:
+def load_bilm(options_or_dir: PathLike, weight_file: Optional[PathLike] = None, *, precision: str = "fp32") -> BiLM:
     """``load_bilm(model_dir)`` for the native format (or a directory holding one original pair),
     ``load_bilm(options.json, weights.hdf5)`` for the original.
 
-    The model comes back in eval mode, on the CPU, in float32.
+    The model comes back in eval mode, on the CPU, in float32. ``precision``: its inference precision
+    on the CPU (``BiLM.precision``: ``"fp32"``, ``"bf16"`` or ``"auto"``); the weights stay float32.
     """
+    bilm = _load(options_or_dir, weight_file)
+    bilm.precision = precision
+    return bilm
+
+
+def _load(options_or_dir: PathLike, weight_file: Optional[PathLike]) -> BiLM:
     if weight_file is not None:
         return load_original(options_or_dir, weight_file)
     path = Path(options_or_dir)

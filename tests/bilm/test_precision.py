@@ -185,3 +185,14 @@ def test_a_failed_bf16_self_check_falls_back_to_the_fp32_lstm_with_a_warning(tin
     with pytest.warns(RuntimeWarning, match="using float32 instead"):
         embed(tiny_bilm, "bf16")
     assert [inputs for inputs, _ in lstm_dtypes] == [torch.bfloat16, torch.float32]  # the self-check, then the call
+
+
+def test_load_bilm_takes_the_precision(tiny_model, cpu_with):
+    from spacy_elmo import load_bilm
+
+    cpu_with(AMX)
+    assert load_bilm(tiny_model, precision="auto").compute_dtype() is torch.bfloat16
+    assert load_bilm(tiny_model).precision == "fp32"
+    cpu_with(NO_BF16)
+    with pytest.raises(PrecisionError, match="precision='fp32'"):
+        load_bilm(tiny_model, precision="bf16")
