@@ -18,6 +18,17 @@ def _size(n_bytes: int) -> str:
     return f"{size} B"  # pragma: no cover
 
 
+def _bf16_line() -> str:
+    """What ``--precision`` / the ``precision`` setting can do on this machine."""
+    from ..bilm.fast.precision import bf16_native, bf16_pays, cpu_capabilities
+
+    caps = cpu_capabilities()
+    found = [name for flag, name in (("amx_bf16", "AMX-BF16"), ("avx512_bf16", "AVX512-BF16"), ("bf16", "BF16")) if caps.get(flag)]
+    if not bf16_native():
+        return "no native bf16: precision bf16 is refused, auto = fp32"
+    return f"native ({', '.join(found)}): precision bf16 available, auto = {'bf16' if bf16_pays() else 'fp32'}"
+
+
 @app.command()
 @clean_errors
 def info(
@@ -61,6 +72,7 @@ def info(
                    f"residual {'on' if opts.use_skip_connections else 'off'}, cell clip {opts.cell_clip}, proj clip {opts.proj_clip}"),
         ("output layers", f"{opts.n_output_layers} (0 = context-free token layer, 1..{opts.n_lstm_layers} = biLSTM layers)"),
         ("vector width", f"{opts.output_dim} (forward {opts.projection_dim} + backward {opts.projection_dim})"),
+        ("bf16 on this CPU", _bf16_line()),
     ]
     if chosen.kind == "spacy" and chosen.pipeline_dir is not None:
         import spacy

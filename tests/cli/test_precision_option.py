@@ -50,3 +50,12 @@ def test_similarity_in_bf16_is_close_to_fp32(cli, tiny_model):
 
     fp32, bf16 = table(), table("--precision", "bf16")
     assert numpy.allclose(numpy.array(fp32, dtype=float), numpy.array(bf16, dtype=float), atol=0.02)
+
+
+@pytest.mark.parametrize("flags, says", [({"avx2": True}, "no native bf16: precision bf16 is refused, auto = fp32"),
+                                         ({"avx512_bf16": True}, "native (AVX512-BF16): precision bf16 available, auto = fp32"),
+                                         ({"avx512_bf16": True, "amx_bf16": True}, "auto = bf16")])
+def test_info_says_what_bf16_can_do_here(cli, tiny_model, monkeypatch, flags, says):
+    monkeypatch.setattr(precision, "cpu_capabilities", lambda: dict(flags))
+    result = cli("info", "--model", tiny_model)
+    assert result.exit_code == 0 and says in result.stdout
