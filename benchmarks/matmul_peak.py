@@ -25,31 +25,9 @@ from typing import Dict
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine_description, matmul_peak, write_json  # noqa: E402
+from common import machine_description, matmul_peak, microseconds, write_json  # noqa: E402
 
 SHAPES = [(rows, 512, 16384) for rows in (1, 4, 13, 32, 64)] + [(rows, 4096, 512) for rows in (1, 4, 13, 32, 64)] + [(1000, 512, 16384)]
-
-
-def cpu_microseconds(fn, seconds: float = 0.4) -> float:
-    """Best per-call thread CPU time: with 1 intra-op thread all the work is in this thread, so other
-    processes on a shared machine change it far less than wall time."""
-    for _ in range(3):
-        fn()
-    calls = 1
-    while True:
-        start = time.thread_time()
-        for _ in range(calls):
-            fn()
-        if time.thread_time() - start > 0.02:
-            break
-        calls *= 2
-    best, end = float("inf"), time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        start = time.thread_time()
-        for _ in range(calls):
-            fn()
-        best = min(best, (time.thread_time() - start) / calls)
-    return best * 1e6
 
 
 def shapes_table() -> Dict[str, Dict[str, float]]:
@@ -63,8 +41,8 @@ def shapes_table() -> Dict[str, Dict[str, float]]:
             w = torch.randn(n, k) * k ** -0.5
             x = torch.randn(rows, k)
             w32, w16, xb = reorder(w, 32), reorder(w.bfloat16(), 32), x.bfloat16()
-            t32 = cpu_microseconds(lambda: linear(x, w32, None, "none", [], ""))
-            t16 = cpu_microseconds(lambda: linear(xb, w16, None, "none", [], ""))
+            t32 = microseconds(lambda: linear(x, w32, None, "none", [], ""), 0.4, time.thread_time, 3)
+            t16 = microseconds(lambda: linear(xb, w16, None, "none", [], ""), 0.4, time.thread_time, 3)
             out[f"{rows}x{k}x{n}"] = {"fp32_us": t32, "bf16_us": t16}
             print(f"| [{rows}, {k}] x [{k}, {n}] | {t32:,.0f} | {t16:,.0f} | {t32 / t16:.2f}x |", flush=True)
     return out
