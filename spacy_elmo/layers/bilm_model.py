@@ -77,6 +77,7 @@ class StandaloneSettings:
     frozen: bool = True
     trainable_layers: Optional[int] = None
     learn_rate_scale: float = 1.0
+    precision: str = "fp32"  # not carried over from the component: the architecture's config has no such key
 
     @property
     def uses_cache(self) -> bool:
