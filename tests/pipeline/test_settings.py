@@ -24,7 +24,7 @@ DOCUMENTED_DEFAULTS = {
     "weights": None, "options_file": None, "weight_file": None, "frozen": True, "trainable_layers": None,
     "learn_rate_scale": 1.0, "stateful": False, "batch_size": 64, "max_batch_tokens": 4096,
     "split": None,  # null: not given, i.e. spacy-elmo.sentences.v1 with its own defaults (or the old top-level keys)
-    "cache_size_mb": 512.0, "output_mix": "mean", "set_vector_hooks": True, "set_doc_tensor": False,
+    "cache_size_mb": 512.0, "output_mix": "mean", "set_vector_hooks": True, "set_doc_tensor": False, "precision": "fp32",
 }
 OLD_TOP_LEVEL_SETTINGS = ["split_sentences", "window_size", "window_overlap"]
 
