@@ -48,7 +48,7 @@ class AdaptSettings:
     head_steps: int = 300  # output-layer fit with the biLM frozen, only for a model without an output layer
     head_learning_rate: float = 2e-3
     batch_tokens: int = 4000
-    dropout: float = 0.1  # on the LSTM inputs, as in pretraining
+    dropout: float = 0.1  # on the LSTM inputs (the value the issue-19 adaptation runs used)
     output_dropout: float = 0.1
     heldout_sentences: int = 500  # held out from TEXT for the perplexity when no dev text is given
     min_train_tokens: int = 5000  # less text than this is refused: too little to move the biLM meaningfully
