@@ -94,7 +94,7 @@ AUTOCAST_DTYPES = {"none": None, "bfloat16": torch.bfloat16, "auto": None}
 def autocast_dtype(name: str, device: torch.device) -> Optional[torch.dtype]:
     """The dtype [training] autocast asks for on ``device``. ``"auto"``: bf16 on a CPU whose bf16
     products pay (AMX-BF16, :func:`spacy_elmo.bilm.fast.precision.bf16_pays`; with AVX512-BF16 alone bf16
-    autocast trained at 0.69x the float32 rate, BENCHMARKS.md), float32 elsewhere."""
+    autocast trained at 0.84x the float32 rate, BENCHMARKS.md), float32 elsewhere."""
     if name not in AUTOCAST_DTYPES:
         raise TrainingError(f"[training] autocast is {name!r}; expected one of {sorted(AUTOCAST_DTYPES)}.")
     if name == "auto":
