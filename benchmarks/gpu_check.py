@@ -199,7 +199,9 @@ def inference(device: str, dry_run: bool, with_compile: bool) -> Dict:
         row["percent_of_peak"] = round(100 * row["tokens_per_second"] * flops / peak, 2)
         row["peak_source"] = source
         if dtype == torch.float32:
-            row["max_abs_diff_vs_exact"] = parity(bilm, sentences[:160], batch)
+            checked = sentences[:160]
+            fast = [a for i in range(0, len(checked), batch) for a in embed(checked[i : i + batch])]
+            row["max_abs_diff_vs_exact"] = parity(bilm, checked, batch, fast)
             row["passed"] = row["max_abs_diff_vs_exact"] <= TOLERANCE
         if name == "batched":
             reference = bilm.embed_sentences(sentences[:160], batch_size=batch)
