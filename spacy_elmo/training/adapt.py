@@ -39,7 +39,8 @@ from .vocab import Vocabulary
 
 @dataclass
 class AdaptSettings:
-    """How far and how fast to adapt. The defaults were chosen on the projects' dev data (README, "Adapt")."""
+    """How far and how fast to adapt. The defaults are a starting point, not tuned: the projects' runs used 200
+    (reviews) and 100 (eng.train) steps, and no downstream sweep over them was affordable (BENCHMARKS.md)."""
 
     steps: int = 400  # updates of the whole LM (biLM + output layer); 0 = only fit a missing output layer
     learning_rate: float = 2e-4  # a fifth of pretraining's peak: move the biLM, do not retrain it
