@@ -11,7 +11,7 @@ Whether bf16 pays depends on the CPU, not only on whether it has bf16 instructio
   tiles several times faster than AVX-512 does float32: bf16 pays.
 - AVX512-BF16 alone computes one bf16 dot product per float32 FMA slot: the same arithmetic peak
   as float32 (measured here: 270 vs 272 GFLOP/s per core with the instructions themselves), so bf16
-  only saves memory traffic; at the biLM's batch shapes it ran 0.77-0.82x the float32 speed (BENCHMARKS.md).
+  only saves memory traffic; the biLM's LSTM alone, 32 sentences per call, ran 0.77-0.82x the float32 speed (BENCHMARKS.md).
 - Without either, bf16 products are emulated: slower, never chosen.
 
 So ``"auto"`` means bf16 where AMX-BF16 is reported and float32 elsewhere; ``"bf16"`` runs bf16
