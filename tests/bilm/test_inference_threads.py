@@ -2,6 +2,7 @@
 import os
 import subprocess
 import sys
+import threading
 
 import numpy
 import pytest
@@ -67,6 +68,83 @@ def test_training_is_not_affected(tiny_bilm, threads, monkeypatch):
     assert seen == [2]
 
 
+@pytest.fixture
+def direction_runs(monkeypatch):
+    """Each scripted direction's (thread, intra-op threads) as it ran; with ``meet=True`` each run
+    first waits (up to 10 s) for the other direction to start, so a serial run fails."""
+    from spacy_elmo.bilm.fast import lstm_direction, packed_lstm
+
+    assert packed_lstm._scripted_route_checked()
+    real = lstm_direction.scripted()
+
+    class Runs(list):
+        meet = None
+
+    runs = Runs()
+    state = {"barrier": None}
+
+    def recording(*args):
+        runs.append((threading.get_ident(), torch.get_num_threads()))
+        if state["barrier"] is not None:
+            state["barrier"].wait(timeout=10)
+        return real(*args)
+
+    monkeypatch.setattr(lstm_direction, "scripted", lambda: recording)
+
+    def meet(on=True):
+        state["barrier"] = threading.Barrier(2) if on else None
+
+    runs.meet = meet
+    return runs
+
+
+def test_torch_first_default_runs_both_directions_at_once_on_one_thread_each(tiny_bilm, threads, direction_runs, monkeypatch):
+    """The default when torch came first: the call on one thread, the directions concurrently on two
+    workers with one intra-op thread each, and exactly the numbers of the one-thread serial route."""
+    threads(2)
+    monkeypatch.setattr(fast_threads, "PASSIVE_WAIT", False)
+    monkeypatch.setattr(fast_threads, "_choice", "auto")
+    monkeypatch.setattr(fast_threads, "available_cores", lambda: 2)
+    direction_runs.meet(True)
+    got = tiny_bilm.embed_sentences(SENTENCES)
+    assert len(direction_runs) == 2
+    (first, n_first), (second, n_second) = direction_runs
+    assert first != second and threading.get_ident() not in (first, second)
+    assert n_first == n_second == 1
+    assert torch.get_num_threads() == 2  # the caller's setting is back
+    direction_runs.meet(False)
+    direction_runs.clear()
+    monkeypatch.setattr(fast_threads, "TWO_DIRECTION_THREADS", False)  # the route before: serial, one thread
+    want = tiny_bilm.embed_sentences(SENTENCES)
+    assert [tid for tid, _ in direction_runs] == [threading.get_ident()] * 2
+    for g, w in zip(got, want):
+        numpy.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("cores, caller", [(1, 2), (2, 1)], ids=["one-core", "caller-at-one-thread"])
+def test_torch_first_default_stays_serial_without_two_cores_to_use(tiny_bilm, threads, direction_runs, monkeypatch, cores, caller):
+    threads(caller)
+    monkeypatch.setattr(fast_threads, "PASSIVE_WAIT", False)
+    monkeypatch.setattr(fast_threads, "_choice", "auto")
+    monkeypatch.setattr(fast_threads, "available_cores", lambda: cores)
+    tiny_bilm.embed_sentences(SENTENCES)
+    assert direction_runs == [(threading.get_ident(), 1)] * 2
+
+
+@pytest.mark.parametrize(
+    "choice, passive, caller, want",
+    [("auto", True, 4, 2), ("auto", False, 4, 1), ("torch", False, 4, 2), (3, False, 4, 1), (1, True, 4, 0), ("torch", True, 1, 0)],
+)
+def test_what_each_direction_gets(monkeypatch, choice, passive, caller, want):
+    monkeypatch.setattr(fast_threads, "PASSIVE_WAIT", passive)
+    monkeypatch.setattr(fast_threads, "available_cores", lambda: 8)
+    fast_threads.set_inference_threads(choice)
+    try:
+        assert fast_threads.direction_threads(fast_threads.inference_threads(), caller) == want
+    finally:
+        fast_threads.set_inference_threads("auto")
+
+
 def test_choices_are_checked():
     assert fast_threads._parse_inference_threads("4") == 4 and fast_threads._parse_inference_threads(" Torch ") == "torch"
     assert fast_threads._parse_inference_threads("") == "auto"
@@ -92,3 +170,13 @@ def test_the_package_asks_openmp_to_wait_passively_only_where_it_can(before, pre
     policy, threads = proc.stdout.split()
     assert policy == expected
     assert threads == ("None" if expected == "PASSIVE" else "1")  # torch's count only with passive waits
+
+
+def test_torch_first_gives_each_direction_a_thread_in_a_fresh_process():
+    """``import torch`` first (what ``import spacy`` does): the call runs on one thread, each direction on one more."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "SPACY_ELMO_INFERENCE_THREADS", "OMP_NUM_THREADS")}
+    code = ("import torch; torch.set_num_threads(2); import spacy_elmo.bilm.fast.threads as t; "
+            "t.available_cores = lambda: 2; print(t.inference_threads(), t.direction_threads(t.inference_threads()))")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["1", "1"]

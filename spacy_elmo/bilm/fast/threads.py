@@ -3,9 +3,9 @@
 Three choices, each with its reason below and its override:
 
 - **An inference call** (:func:`inference_thread_count`) runs on a thread count that is safe on a busy
-  machine (``SPACY_ELMO_INFERENCE_THREADS``, :func:`set_inference_threads`).
+  machine and, by default, still uses two cores (``SPACY_ELMO_INFERENCE_THREADS``, :func:`set_inference_threads`).
 - **The biLSTM's two directions** (:func:`run_both`) run at the same time, one worker thread each
-  (``TWO_DIRECTION_THREADS``).
+  (``TWO_DIRECTION_THREADS``), with the intra-op threads the call's plan gives them (:func:`direction_threads`).
 - **A forked worker process** (``nlp.pipe(..., n_process=2)``) sets torch to one intra-op thread
   (``SPACY_ELMO_FORKED_WORKER_THREADS``, :func:`set_forked_worker_threads`).
 
@@ -32,8 +32,12 @@ import torch
 #
 # So (``"auto"``, the default): ``import spacy_elmo`` sets ``OMP_WAIT_POLICY=PASSIVE`` when torch is not
 # imported yet (the CLI, scripts that import spacy_elmo first); then inference uses torch's thread
-# count. If torch was imported first without that setting (``import spacy`` imports torch), each
-# inference call runs on one thread instead (the two LSTM directions one after the other).
+# count, split between the two LSTM directions. If torch was imported first without that setting
+# (``import spacy`` imports torch), an inference call runs on one intra-op thread, so no OpenMP team
+# ever spins or waits at a barrier, and the two LSTM directions -- most of the work -- run at the same
+# time on two worker threads with one intra-op thread each (where torch's setting and the cores this
+# process may use are both >= 2). Two independent single-threaded workers never wait for each other
+# inside an op: on a loaded machine each just gets less CPU, on an idle one both cores work.
 #
 # Override: ``SPACY_ELMO_INFERENCE_THREADS`` (``auto``, ``torch`` = always torch's setting, or a number)
 # before the program starts, or :func:`set_inference_threads` at any time. Training is not affected.
@@ -76,19 +80,52 @@ def inference_threads() -> Optional[int]:
     return 1 if _choice == "auto" else int(_choice)
 
 
+def available_cores() -> int:
+    """The CPUs this process may run on (its affinity mask where the OS tells it, else all of them)."""
+    try:
+        return len(os.sched_getaffinity(0))  # Linux (and a few other Unixes) only
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def direction_threads(call_threads: Optional[int] = None, caller_threads: Optional[int] = None) -> int:
+    """Intra-op threads each LSTM direction gets when the two run at once; 0: one after the other.
+
+    ``call_threads``: the call's count (:func:`inference_threads`, None = torch's); ``caller_threads``:
+    torch's setting in the calling thread (default: now). With torch's or an explicit count ``n``, each
+    direction gets ``n // 2``. The default without passive waits (``"auto"``, call on one thread) gives
+    each direction one thread where the caller allows 2+ threads and the process may use 2+ cores: the
+    machine's two cores without any OpenMP team.
+    """
+    caller = torch.get_num_threads() if caller_threads is None else caller_threads
+    if not TWO_DIRECTION_THREADS:
+        return 0
+    if _choice == "auto" and call_threads == 1 and not PASSIVE_WAIT:
+        return 1 if caller >= 2 and available_cores() >= 2 else 0
+    n = caller if call_threads is None else call_threads
+    return n // 2 if n >= 2 else 0
+
+
+_plan = threading.local()  # .per_direction: what the current inference call gives each direction
+
+
 @contextlib.contextmanager
 def inference_thread_count(device: torch.device) -> Iterator[None]:
-    """Run the block with :func:`inference_threads` intra-op threads (CPU only), then put torch's back."""
+    """Run the block with :func:`inference_threads` intra-op threads (CPU only), then put torch's back;
+    inside it, :func:`run_both` gives each direction :func:`direction_threads`."""
     threads = inference_threads() if device.type == "cpu" else None
     before = torch.get_num_threads()
-    if threads is None or threads == before:
-        yield
-        return
-    torch.set_num_threads(threads)
+    outer = getattr(_plan, "per_direction", None)
+    _plan.per_direction = direction_threads(threads, before) if device.type == "cpu" else None
+    changed = threads is not None and threads != before
+    if changed:
+        torch.set_num_threads(threads)  # type: ignore[arg-type]
     try:
         yield
     finally:
-        torch.set_num_threads(before)
+        _plan.per_direction = outer
+        if changed:
+            torch.set_num_threads(before)
 
 
 # -- the two directions at once ------------------------------------------------------------------------
@@ -100,7 +137,11 @@ def inference_thread_count(device: torch.device) -> Iterator[None]:
 # data, so each runs whole on its own thread with half the intra-op threads instead.
 #
 # The workers are two long-lived threads of this module; their intra-op thread count is a
-# per-thread setting, so the caller's own setting is untouched. The work passed to them must
+# per-thread setting (OpenMP's nthreads ICV), set once and kept, so the caller's own setting is
+# untouched. One caveat of torch: ``set_num_threads`` in any thread also changes the default that
+# threads started later pick up (``at::set_num_threads`` stores it process-wide), so ``run_both``
+# puts that back. With one intra-op thread per worker (the default when torch came first, see above)
+# no op starts an OpenMP team: two cores busy, nothing spinning. The work passed to them must
 # release the GIL (the TorchScript loop of ``lstm_direction`` does) to overlap.
 #: Set False to run the two directions one after the other in the calling thread.
 TWO_DIRECTION_THREADS = True
@@ -140,18 +181,21 @@ def _with_threads(threads: int, inference_mode: bool, fn: Callable[..., Any], ar
 
 
 def run_both(fn: Callable[..., Any], first: Tuple, second: Tuple) -> Tuple[Any, Any]:
-    """``(fn(*first), fn(*second))``, concurrently when the caller allows 2+ intra-op threads.
+    """``(fn(*first), fn(*second))``, concurrently when the plan gives each direction a thread.
 
     Only for work without autograd: the workers run it under ``no_grad`` (or ``inference_mode``
-    when the caller is in it). Each worker gets half the caller's intra-op threads, so the total
-    stays what the caller set; with 1 thread both run in the calling thread, one after the other.
+    when the caller is in it). Inside :func:`inference_thread_count` each worker gets the call's
+    :func:`direction_threads`; elsewhere half the caller's intra-op threads, so the total stays what
+    the caller set. With no thread to give, both run in the calling thread, one after the other.
     """
     threads = torch.get_num_threads()
-    if not TWO_DIRECTION_THREADS or threads < 2:
+    planned = getattr(_plan, "per_direction", None)
+    per_direction = planned if planned is not None else threads // 2
+    if not TWO_DIRECTION_THREADS or per_direction < 1:
         return fn(*first), fn(*second)
     pool = _executor()
     inference = torch.is_inference_mode_enabled()
-    futures = [pool.submit(_with_threads, threads // 2, inference, fn, args) for args in (first, second)]
+    futures = [pool.submit(_with_threads, per_direction, inference, fn, args) for args in (first, second)]
     changed = False
     try:
         (a, changed_a), (b, changed_b) = futures[0].result(), futures[1].result()
