@@ -51,10 +51,13 @@ class DocEmbedder:
     def to_docs(self, items: Sequence[Any]) -> List[Any]:
         from spacy.tokens import Doc
 
+        from ..pipeline.data import hooks_set_again
+
         docs = []
         for item in items:
             if isinstance(item, bytes):
-                docs.append(Doc(self.nlp.vocab).from_bytes(item))
+                with hooks_set_again():  # the pipeline runs on them next, which sets the hooks again
+                    docs.append(Doc(self.nlp.vocab).from_bytes(item))
             else:
                 docs.append(self.nlp.make_doc(item))
         return docs

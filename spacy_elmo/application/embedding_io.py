@@ -104,8 +104,12 @@ class EmbedSource:
         else:
             from spacy.vocab import Vocab
 
+            from ..pipeline.data import hooks_set_again
+
             docbin = _read_docbin_bytes(self.path.read_bytes(), self.path)
-            for i, doc in enumerate(docbin.get_docs(Vocab())):
+            with hooks_set_again():  # the docs go to the pipeline, which sets the hooks again
+                docs = list(docbin.get_docs(Vocab()))
+            for i, doc in enumerate(docs):
                 if i >= start:
                     yield doc.to_bytes()
 
@@ -336,12 +340,13 @@ def read_embeddings(path: Path, vocab=None) -> List[Tuple[List[str], numpy.ndarr
     from spacy.vocab import Vocab
 
     from ..pipeline import ElmoData  # noqa: F401  (registers the extensions and ElmoData's msgpack codec)
+    from ..pipeline.data import hooks_set_again
 
-    docs = DocBin(store_user_data=True).from_disk(path).get_docs(vocab or Vocab())
     out = []
-    for doc in docs:
-        data = doc._.elmo_data
-        out.append(([t.text for t in doc], data.layers if data.mix is None else data.vectors))
+    with hooks_set_again():  # only doc._.elmo_data is read, which needs no hooks
+        for doc in DocBin(store_user_data=True).from_disk(path).get_docs(vocab or Vocab()):
+            data = doc._.elmo_data
+            out.append(([t.text for t in doc], data.layers if data.mix is None else data.vectors))
     return out
 
 

@@ -4,10 +4,21 @@ It keeps *all* layers so that any mix can be computed later, plus the output mix
 component was configured with (which defines ``token._.elmo``). It is registered with
 srsly's msgpack, so it survives ``Doc.to_bytes``, ``DocBin(store_user_data=True)`` and
 ``nlp.pipe(n_process=...)`` (which ships docs between processes as bytes).
+
+What bytes cannot keep are the doc's vector hooks (spaCy does not serialize callables), and without
+them ``token.similarity`` is spaCy's answer, not ELMo's (1.0 for the same word in any two contexts).
+The msgpack decoder below is the only code of this package that runs when spaCy reads such a doc,
+so it warns (:class:`VectorHooksLostWarning`) when the doc had the hooks, except within :func:`hooks_set_again`, which the
+routes that do set the hooks again (``with_vector_hooks``, ``nlp.pipe(n_process=2)``) enter.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+import os
+import sys
+import threading
+import warnings
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, Optional
 
 import numpy
 import srsly
@@ -21,12 +32,14 @@ class ElmoData:
     """``layers [n_output_layers, n_tokens, dim]`` float32 (always a CPU numpy array).
 
     ``mix`` is the output mix: ``[n_output_layers]`` coefficients (the vector is
-    ``sum_k mix[k] * layers[k]``), or ``None`` to concatenate all layers.
+    ``sum_k mix[k] * layers[k]``), or ``None`` to concatenate all layers. ``vector_hooks``: the doc's
+    ``.vector`` / ``.similarity`` were routed to these vectors (saved with the data, so that reading
+    it back can say that the hooks are gone).
     """
 
-    __slots__ = ("layers", "mix", "_vectors")
+    __slots__ = ("layers", "mix", "_vectors", "vector_hooks")
 
-    def __init__(self, layers: numpy.ndarray, mix: Optional[numpy.ndarray] = None):
+    def __init__(self, layers: numpy.ndarray, mix: Optional[numpy.ndarray] = None, vector_hooks: bool = False):
         layers = numpy.asarray(layers, dtype=numpy.float32)
         if layers.ndim != 3:
             raise ValueError(f"ElmoData.layers must be [n_output_layers, n_tokens, dim], got shape {layers.shape}.")
@@ -36,6 +49,7 @@ class ElmoData:
                 raise ValueError(f"ElmoData got {mix.shape[0]} mix coefficients for {layers.shape[0]} layers.")
         self.layers = layers
         self.mix = mix
+        self.vector_hooks = bool(vector_hooks)
         self._vectors: Optional[numpy.ndarray] = None
 
     @property
@@ -72,11 +86,12 @@ class ElmoData:
         return rows.mean(axis=0)
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"layers": self.layers, "mix": self.mix}
+        return {"layers": self.layers, "mix": self.mix, "vector_hooks": self.vector_hooks}
 
     @classmethod
     def from_dict(cls, msg: Dict[str, Any]) -> "ElmoData":
-        return cls(msg["layers"], msg.get("mix"))
+        # Data saved before "vector_hooks" was recorded: the component set hooks by default.
+        return cls(msg["layers"], msg.get("mix"), msg.get("vector_hooks", True))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ElmoData):
@@ -89,7 +104,7 @@ class ElmoData:
     __hash__ = None  # type: ignore[assignment]
 
     def __reduce__(self):
-        return (ElmoData, (self.layers, self.mix))
+        return (ElmoData, (self.layers, self.mix, self.vector_hooks))
 
     def __repr__(self) -> str:
         mix = "concat" if self.mix is None else [round(float(x), 4) for x in self.mix]
@@ -102,9 +117,49 @@ def _encode(obj: Any, chain=None):
     return obj if chain is None else chain(obj)
 
 
+class VectorHooksLostWarning(UserWarning):
+    """A doc with ``doc._.elmo_data`` was read from bytes without its vector hooks."""
+
+
+HOOKS_LOST = (
+    "[spacy-elmo W001] Read a doc with doc._.elmo_data from bytes (DocBin or Doc.from_bytes): spaCy does not save "
+    "the vector hooks, so until they are set again, token/span/doc .similarity and .vector are spaCy's static "
+    "vectors, not ELMo's (.similarity is 1.0 for the same word in any two contexts). Read the docs with "
+    "spacy_elmo.pipeline.with_vector_hooks(doc_bin.get_docs(nlp.vocab)), which sets them again and does not "
+    "warn, or use token._.elmo / span._.elmo / doc._.elmo, which need no hooks."
+)
+_state = threading.local()
+
+
+@contextmanager
+def hooks_set_again() -> Iterator[None]:
+    """Within: ElmoData read from bytes does not warn, because the caller sets the vector hooks again
+    on those docs (or reads only ``doc._.elmo_data``). Per thread; nests."""
+    _state.depth = getattr(_state, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _state.depth -= 1
+
+
+_LIBRARIES = tuple(os.sep + name + os.sep for name in ("srsly", "spacy", "thinc", "spacy_elmo"))
+
+
+def _callers_level() -> int:
+    """The ``stacklevel`` of the first frame outside srsly, spaCy and this package: the warning then
+    names the user's line that read the doc."""
+    frame, level = sys._getframe(2), 2  # the caller of _decode, as warnings counts it
+    while frame.f_back is not None and any(part in frame.f_code.co_filename for part in _LIBRARIES):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def _decode(obj: Any, chain=None):
     if isinstance(obj, dict) and MSGPACK_KEY in obj:
-        return ElmoData.from_dict(obj[MSGPACK_KEY])
+        data = ElmoData.from_dict(obj[MSGPACK_KEY])
+        if data.vector_hooks and not getattr(_state, "depth", 0):
+            warnings.warn(HOOKS_LOST, VectorHooksLostWarning, stacklevel=_callers_level())
+        return data
     return obj if chain is None else chain(obj)
 
 

@@ -10,8 +10,10 @@ vector table). So each route a doc can travel gets them back:
 - in process, and ``pickle``: the hooks are module-level functions, so pickled docs keep them;
 - ``nlp.pipe(..., n_process=2)``: worker processes send docs back as bytes; the factory wraps the
   pipeline's ``pipe`` (:func:`keep_vector_hooks_across_processes`) to set the hooks again on them;
-- ``Doc.from_bytes`` and ``DocBin``: no code of this package runs when spaCy reads them, so call
+- ``Doc.from_bytes`` and ``DocBin``: spaCy cannot set hooks while it reads them, so call
   :func:`with_vector_hooks` on the docs (``DocBin(store_user_data=True)`` keeps ``doc._.elmo_data``).
+  Reading such a doc any other way warns (``[spacy-elmo W001]``, from ``ElmoData``'s msgpack decoder,
+  the one code of this package that runs then): no silent 1.0 from spaCy's own similarity.
 The ``._.elmo`` getters work on every route regardless.
 """
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numpy
 from spacy.tokens import Doc, Span, Token
 
 from ..layers.listener import DATA_ATTR
-from .data import ElmoData
+from .data import ElmoData, hooks_set_again
 
 VECTOR_ATTR = "elmo"
 
@@ -116,6 +118,7 @@ def set_vector_hooks(doc: Doc) -> Doc:
             f"Cannot give the doc {doc.text[:40]!r} ELMo vectors: it has no doc._.{DATA_ATTR}. Run the 'elmo' "
             "component on it, or, for docs read from a DocBin, write the DocBin with store_user_data=True."
         )
+    doc._.get(DATA_ATTR).vector_hooks = True  # saved with the data: reading it back warns that the hooks are gone
     doc.user_hooks["vector"] = _doc_vector
     doc.user_hooks["has_vector"] = _has_vector
     doc.user_hooks["similarity"] = _similarity
@@ -145,8 +148,12 @@ def with_vector_hooks(docs: Iterable[Doc]) -> List[Doc]:
     ``DocBin.get_docs`` or ``Doc.from_bytes`` (spaCy cannot serialize hooks). A doc without
     ``doc._.elmo_data`` is an error. Eager on purpose: a generator would do nothing until iterated, so
     ``with_vector_hooks(docs)`` on its own would silently leave the docs without hooks. For a stream
-    too large for a list, call :func:`set_vector_hooks` on each doc as it comes."""
-    return [set_vector_hooks(doc) for doc in docs]
+    too large for a list, call :func:`set_vector_hooks` on each doc as it comes.
+
+    Pass the reader itself (``with_vector_hooks(doc_bin.get_docs(nlp.vocab))``): docs read while it
+    iterates do not warn that their hooks were lost, since it sets them again."""
+    with hooks_set_again():
+        return [set_vector_hooks(doc) for doc in docs]
 
 
 #: spaCy's warning that a doc's user hooks are not serialized; the ELMo hooks are set again on every
@@ -172,13 +179,19 @@ class _PipeKeepingVectorHooks:
         # With n_process > 1 spaCy starts its workers on the first next() and each worker sends its
         # docs back with Doc.to_bytes, which warns W109 for the ELMo hooks once per batch; the parent
         # sets them again below. Forked workers inherit the filter in force when they start.
-        with warnings.catch_warnings():
+        # The parent reads each returned doc from bytes inside next(): hooks_set_again() tells the
+        # decoder not to warn that the hooks were lost, as _restore_hooks sets them again at once.
+        with warnings.catch_warnings(), hooks_set_again():
             warnings.filterwarnings("ignore", message=W109)
             first = next(docs, _END)
         if first is _END:
             return
         yield _restore_hooks(first)
-        for item in docs:
+        while True:
+            with hooks_set_again():
+                item = next(docs, _END)
+            if item is _END:
+                return
             yield _restore_hooks(item)
 
 
