@@ -23,6 +23,8 @@ COMMANDS: Dict[str, str] = {
     "similarity": "similarity",
     "visualize": "visualize",
     "package": "package",
+    "models": "models",
+    "download": "models",
 }
 NEEDS_SPACY = (
     "This needs spaCy, which is not installed: pip install 'spacy>=3.7,<4'. "

@@ -1,0 +1,207 @@
+"""Fetch one URL to one file: resumed with HTTP Range after a cut connection, retried with backoff, verified,
+and only then renamed into place.
+
+The bytes go to ``TARGET.part``; a cut transfer leaves that file and the next try (in this call, or a later
+run) asks the server for the rest (``Range: bytes=N-``). Only a complete file whose hashes match what is
+expected is renamed to ``TARGET``, so a file without ``.part`` is always whole. The standard library's
+``urllib`` is used, so pretraining boxes with torch only can fetch too.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import time
+import urllib.error
+import urllib.request
+from http.client import HTTPException
+from pathlib import Path
+from typing import Dict, Optional
+
+from .errors import DiskSpaceError, DownloadError, NetworkError, VerificationError
+
+PART_SUFFIX = ".part"
+CHUNK = 1 << 20
+TIMEOUT_S = 60.0
+RETRIES = 5  # tries in a row that bring no new bytes
+BACKOFF_S = 1.0  # doubled after each such try
+USER_AGENT = "spacy-elmo (https://github.com/; published ELMo models)"
+DISK_MARGIN = 64 << 20  # keep this much free beyond what a download needs
+
+
+def file_hashes(path: Path, algorithms=("sha256",)) -> Dict[str, str]:
+    """The hex digests of a file, read once."""
+    digests = {name: hashlib.new(name) for name in algorithms}
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(CHUNK), b""):
+            for digest in digests.values():
+                digest.update(block)
+    return {name: digest.hexdigest() for name, digest in digests.items()}
+
+
+def check_hashes(path: Path, expected: Dict[str, str], what: str, fix: str) -> str:
+    """The file's sha256, after checking it (and any other expected digest) against ``expected``."""
+    found = file_hashes(path, tuple(dict.fromkeys(["sha256", *expected])))
+    for name, value in expected.items():
+        if found[name] != value.lower():
+            raise VerificationError(
+                f"{what}: {path.name} has {name} {found[name]}, but {value.lower()} was expected. {fix}"
+            )
+    return found["sha256"]
+
+
+def check_free_space(folder: Path, needed: int, what: str) -> None:
+    """Refuse early when ``needed`` bytes (plus a margin) will not fit on the disk of ``folder``."""
+    free = shutil.disk_usage(folder).free
+    if needed + DISK_MARGIN > free:
+        raise DiskSpaceError(
+            f"{what} needs {needed / 1e6:,.0f} MB but {folder} has {free / 1e6:,.0f} MB free. Free some space, "
+            "or put the cache on a larger disk: SPACY_ELMO_CACHE=/big/disk/spacy-elmo."
+        )
+
+
+def fetch(
+    url: str,
+    target: Path,
+    expected: Optional[Dict[str, str]] = None,
+    size: Optional[int] = None,
+    progress: bool = True,
+    retries: int = RETRIES,
+    backoff_s: float = BACKOFF_S,
+    mismatch_fix: str = "",
+) -> str:
+    """Download ``url`` to ``target`` (resuming ``target.part``); check ``expected`` hashes; return the sha256.
+
+    The caller holds the lock for ``target``'s folder: two processes never write the same ``.part``.
+    A hash mismatch deletes the ``.part`` (a resume would only repeat it) and raises.
+    """
+    target = Path(target)
+    part = target.with_name(target.name + PART_SUFFIX)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _transfer(url, part, size, progress, retries, backoff_s)
+    try:
+        sha256 = check_hashes(part, expected or {}, f"The download of {url}", mismatch_fix or _default_fix(url))
+    except VerificationError:
+        part.unlink(missing_ok=True)
+        raise
+    os.replace(part, target)
+    return sha256
+
+
+def _default_fix(url: str) -> str:
+    return ("The file on the server is not the one the registry names (changed, truncated or tampered with); "
+            f"the partial download was deleted. Check the URL ({url}) and the registry's hash.")
+
+
+def _transfer(url: str, part: Path, size: Optional[int], progress: bool, retries: int, backoff_s: float) -> None:
+    failures = 0
+    while True:
+        have = part.stat().st_size if part.exists() else 0
+        reason: BaseException
+        try:
+            total = _one_try(url, part, have, size, progress)
+            if part.stat().st_size == total:
+                return
+            reason = DownloadError(f"{url}: the server sent {part.stat().st_size:,} bytes, not {total:,}.")
+        except urllib.error.HTTPError as err:
+            if not (err.code in (408, 429) or err.code >= 500):
+                raise DownloadError(_http_message(url, err)) from None
+            reason = err
+        except DiskSpaceError:
+            raise
+        except (urllib.error.URLError, HTTPException, OSError, DownloadError) as err:
+            reason = err
+        got = part.stat().st_size if part.exists() else 0
+        failures = 0 if got > have else failures + 1  # a cut transfer that brought bytes resumes at once
+        if failures >= retries:
+            raise _give_up(url, part, reason, retries)
+        if failures:
+            time.sleep(backoff_s * 2 ** (failures - 1))
+
+
+def _one_try(url: str, part: Path, have: int, size: Optional[int], progress: bool) -> int:
+    """One request from byte ``have`` on, appended to ``part``; the file's full size, if the server says it."""
+    headers = {"User-Agent": USER_AGENT}
+    if have:
+        headers["Range"] = f"bytes={have}-"
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        response = urllib.request.urlopen(request, timeout=TIMEOUT_S)
+    except urllib.error.HTTPError as err:
+        if err.code == 416 and have:  # nothing left to send: the .part may already be whole
+            total = _content_range_total(err.headers.get("Content-Range"))
+            if total == have:
+                return have
+            part.unlink()  # the server's file changed under us: start again
+            raise DownloadError(f"{url}: the partial download no longer fits the server's file; starting again.") from None
+        raise
+    with response:
+        status = response.status
+        length = response.headers.get("Content-Length")
+        if have and status == 206:
+            start, total = _content_range(response.headers.get("Content-Range"))
+            if start != have:
+                part.unlink()
+                raise DownloadError(f"{url}: the server resumed at byte {start}, not {have}; starting again.")
+            mode = "ab"
+        else:  # 200: the whole file (a server without Range support), so start from zero
+            have, mode = 0, "wb"
+            total = int(length) if length and length.isdigit() else size
+        if have == 0:
+            needed = total if total is not None else size
+            if needed:
+                check_free_space(part.parent, needed, f"Downloading {url}")
+        with open(part, mode) as out:
+            bar = _progress(url, total, have) if progress else None
+            try:
+                for block in iter(lambda: response.read(CHUNK), b""):
+                    out.write(block)
+                    if bar is not None:
+                        bar.update(len(block))
+            finally:
+                if bar is not None:
+                    bar.close()
+        if total is not None and part.stat().st_size < total:
+            raise DownloadError(f"{url}: the connection was cut at byte {part.stat().st_size:,} of {total:,}.")
+        return total if total is not None else part.stat().st_size
+
+
+def _content_range(header: Optional[str]):
+    match = re.match(r"bytes (\d+)-(\d+)/(\d+|\*)", header or "")
+    if not match:
+        return None, None
+    total = match.group(3)
+    return int(match.group(1)), (int(total) if total != "*" else None)
+
+
+def _content_range_total(header: Optional[str]) -> Optional[int]:
+    match = re.match(r"bytes \*/(\d+)", header or "")
+    return int(match.group(1)) if match else None
+
+
+def _progress(url: str, total: Optional[int], initial: int):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024,
+                desc=url.rsplit("/", 1)[-1][:40], leave=False, mininterval=0.5)
+
+
+def _http_message(url: str, err: "urllib.error.HTTPError") -> str:
+    if err.code == 404:
+        return (f"{url} was not found (HTTP 404): the publisher moved or removed it. Give the model's new URL in "
+                "your own registry (SPACY_ELMO_REGISTRY; see docs/original-weights.md).")
+    if err.code in (401, 403):
+        return f"{url} was refused (HTTP {err.code}): the server needs access you do not have, or the URL is wrong."
+    return f"{url} failed with HTTP {err.code} ({err.reason})."
+
+
+def _give_up(url: str, part: Path, reason: BaseException, retries: int) -> DownloadError:
+    kept = f" What arrived is kept in {part}; the next try resumes from there." if part.exists() else ""
+    if isinstance(reason, urllib.error.URLError) and not isinstance(reason, urllib.error.HTTPError):
+        return NetworkError(
+            f"Cannot reach {url} ({reason.reason}) after {retries} tries: no network, or a proxy or firewall in "
+            f"the way (urllib reads HTTPS_PROXY / HTTP_PROXY).{kept}"
+        )
+    return DownloadError(f"Downloading {url} failed {retries} times in a row ({reason}).{kept}")
+
