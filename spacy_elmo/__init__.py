@@ -8,8 +8,10 @@ import sys as _sys
 if "torch" not in _sys.modules:
     _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from .bilm import BiLM, BiLMOptions, ScalarMix, load_bilm
+from .allennlp_compat import Elmo, batch_to_ids
+from .bilm import BiLM, BiLMOptions, ScalarMix
+from .by_name import load_bilm
 from .errors import CharacterError, ElmoError, OptionsError, WeightFileError
 
 __version__ = "0.2.0"
-__all__ = ["BiLM", "BiLMOptions", "ScalarMix", "load_bilm", "ElmoError", "OptionsError", "WeightFileError", "CharacterError"]
+__all__ = ["BiLM", "BiLMOptions", "ScalarMix", "load_bilm", "Elmo", "batch_to_ids", "ElmoError", "OptionsError", "WeightFileError", "CharacterError"]
