@@ -158,7 +158,7 @@ def start_job(
     model: Optional[Path] = None,
     options: Optional[Path] = None,
     weights: Optional[Path] = None,
-    lang: str = "en",
+    lang: Optional[str] = None,
     precision: str = "fp32",
     batch_size: int = DEFAULT_BATCH_SIZE,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
@@ -183,7 +183,7 @@ def start_job(
         "input": {"path": str(input_path.resolve()), "n_docs": source.n_docs, "sha256": source.sha256},
         "model": model_source(model, options, weights),
         "layers": layers,
-        "lang": lang,
+        "lang": lang or "en",  # what older versions wrote, so that their runs resume
         "chunk_size": chunk_size,
         "format": fmt,
     }

@@ -34,7 +34,7 @@ def load_nlp(
     model: Optional[Path],
     options: Optional[Path],
     weights: Optional[Path],
-    lang: str = "en",
+    lang: Optional[str] = None,
     elmo_only: bool = True,
     elmo_settings: Optional[dict] = None,
 ):
@@ -43,6 +43,8 @@ def load_nlp(
     A spaCy pipeline dir is loaded as it is (with only its tokenizer and "elmo" when
     ``elmo_only``); any other weights go into ``spacy.blank(lang)`` + ``add_pipe("elmo")``.
     ``elmo_settings`` override the component's settings (e.g. ``batch_size``) either way.
+    ``lang`` (default: English) is for the blank pipeline; a spaCy pipeline has its own tokenizer, so
+    a ``lang`` other than its language is an error rather than silently ignored.
     """
     import spacy
 
@@ -56,17 +58,23 @@ def load_nlp(
         others = [name for name in pipeline_components(chosen.pipeline_dir) if name != chosen.component]
         overrides = {"components": {chosen.component: elmo_settings}} if elmo_settings else {}
         try:
-            return spacy.load(chosen.pipeline_dir, exclude=others if elmo_only else [], config=overrides)
+            loaded = spacy.load(chosen.pipeline_dir, exclude=others if elmo_only else [], config=overrides)
         except ElmoError:
             raise
         except (OSError, ValueError, KeyError) as err:
             raise ElmoError(f"Cannot load the spaCy pipeline {chosen.pipeline_dir}: {err}") from err
+        if lang is not None and lang != loaded.lang:
+            raise ElmoError(
+                f"--lang {lang!r} does not apply to the spaCy pipeline {chosen.pipeline_dir}: it tokenizes with its own "
+                f"{loaded.lang!r} tokenizer. Drop --lang, or give plain weights (a biLM) as --model to tokenize as {lang!r}."
+            )
+        return loaded
     if options is not None:
         config = {"options_file": str(options), "weight_file": str(weights)}
     else:
         config = {} if model is None else {"weights": str(model)}
     try:
-        nlp = spacy.blank(lang)
+        nlp = spacy.blank(lang or "en")
     except ImportError as err:
         raise ElmoError(f"--lang {lang!r}: spaCy has no tokenizer for this language code ({err}).") from err
     nlp.add_pipe("elmo", config={**config, **elmo_settings})

@@ -70,7 +70,7 @@ def collect_occurrences(
     model: Optional[Path] = None,
     options: Optional[Path] = None,
     weights: Optional[Path] = None,
-    lang: str = "en",
+    lang: Optional[str] = None,
     labels: Optional[Sequence[str]] = None,
     nlp=None,
     precision: str = "fp32",

@@ -20,14 +20,15 @@ MODEL_HELP = (
 )
 OPTIONS_HELP = "Original options.json (with --weights)."
 WEIGHTS_HELP = "Original .hdf5 weight file (with --options)."
-LANG_HELP = "Language of the spaCy tokenizer for plain text (ignored with a spaCy pipeline --model)."
+LANG_HELP = ("Language of the spaCy tokenizer for plain text (default: en). A spaCy pipeline --model brings its own "
+             "tokenizer: --lang is then an error unless it names the pipeline's own language.")
 PRECISION_HELP = ("Inference precision on the CPU: fp32 (exact), bf16 (bf16 products, float32 outputs; needs a CPU with "
-                  "AVX512-BF16 or AMX-BF16) or auto (bf16 only where it pays: AMX-BF16). See README, 'Performance'.")
+                  "AVX512-BF16 or AMX-BF16) or auto (bf16 only where it pays: AMX-BF16). See docs/performance.md.")
 
 model_option = typer.Option(None, "--model", "-m", help=MODEL_HELP)
 options_option = typer.Option(None, "--options", help=OPTIONS_HELP)
 weights_option = typer.Option(None, "--weights", help=WEIGHTS_HELP)
-lang_option = typer.Option("en", "--lang", help=LANG_HELP)
+lang_option = typer.Option(None, "--lang", help=LANG_HELP)
 precision_option = typer.Option("fp32", "--precision", help=PRECISION_HELP)
 
 

@@ -20,7 +20,7 @@ def embed(
     model: Optional[Path] = model_option,
     options: Optional[Path] = options_option,
     weights: Optional[Path] = weights_option,
-    lang: str = lang_option,
+    lang: Optional[str] = lang_option,
     precision: str = precision_option,
     batch_size: int = typer.Option(DEFAULT_BATCH_SIZE, "--batch-size", "-b", help="Sentences per biLM call."),
     n_process: int = typer.Option(1, "--n-process", "-n", help="Worker processes (each loads the model once)."),

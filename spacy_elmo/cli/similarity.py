@@ -18,7 +18,7 @@ def similarity(
     model: Optional[Path] = model_option,
     options: Optional[Path] = options_option,
     weights: Optional[Path] = weights_option,
-    lang: str = lang_option,
+    lang: Optional[str] = lang_option,
     precision: str = precision_option,
 ) -> None:
     """Print the cosine similarity of WORD's vectors across the sentences, as a table.

@@ -27,7 +27,7 @@ def visualize_word(
     model: Optional[Path] = model_option,
     options: Optional[Path] = options_option,
     weights: Optional[Path] = weights_option,
-    lang: str = lang_option,
+    lang: Optional[str] = lang_option,
     precision: str = precision_option,
 ) -> None:
     """Plot WORD's contextual vectors across SENTENCES in 2-D (PCA), coloured by a label column."""

@@ -19,6 +19,11 @@ import numpy
 
 KEY_OVERHEAD = 64  # rough bytes per token string held in a key
 
+#: The "elmo" component's default ``cache_size_mb``: the one place to change it (the component's
+#: settings, its factory's default_config and the docs' settings table read it from here).
+#: benchmarks/layer_cache.py measures what the cache buys at inference and what it costs in memory.
+DEFAULT_CACHE_SIZE_MB = 512.0
+
 
 class LayerCache:
     """Mapping ``tuple of token texts -> [n_output_layers, n_tokens, dim]`` within ``max_mb`` megabytes."""

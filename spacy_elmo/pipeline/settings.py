@@ -15,12 +15,14 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import typing
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Union
 
 from ..bilm.batching import DEFAULT_BATCH_SIZE
 from ..bilm.fast.precision import PRECISIONS
 from ..layer_choice import check_output_mix
+from ..layers.cache import DEFAULT_CACHE_SIZE_MB
 from ..layers.splitting import DEFAULT_SPLITTER, Splitter, splitter_from_legacy
 
 OutputMix = Union[str, int, List[float]]
@@ -28,6 +30,10 @@ OutputMix = Union[str, int, List[float]]
 # Old top-level settings, still accepted (null = not given): they now live in ``split``.
 LEGACY_SETTINGS: Dict[str, Any] = {"split_sentences": None, "window_size": None, "window_overlap": None}
 LEGACY_TYPES = {"split_sentences": Optional[Union[bool, str]], "window_size": Optional[int], "window_overlap": Optional[int]}
+
+
+class IgnoredSettingWarning(UserWarning):
+    """An "elmo" setting was given a value that the other settings make ineffective."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,7 @@ class ElmoSettings:
     batch_size: int = DEFAULT_BATCH_SIZE
     max_batch_tokens: int = 4096
     split: Splitter = field(default=DEFAULT_SPLITTER)
-    cache_size_mb: float = 512.0
+    cache_size_mb: float = DEFAULT_CACHE_SIZE_MB
     output_mix: OutputMix = "mean"
     set_vector_hooks: bool = True
     set_doc_tensor: bool = False
@@ -102,6 +108,24 @@ class ElmoSettings:
         check_output_mix(self.output_mix)
         if self.precision not in PRECISIONS:
             raise ValueError(f"'elmo' precision must be one of {', '.join(repr(p) for p in PRECISIONS)}; got {self.precision!r}.")
+        for message in self.ignored():
+            warnings.warn(message, IgnoredSettingWarning, stacklevel=3)
+
+    def ignored(self) -> List[str]:
+        """Why each setting given away from its default has no effect with the others (none: []).
+        WHY: a setting accepted and then ignored is a silent wrong answer about what ran."""
+        out = []
+        if self.frozen and self.trainable_layers is not None:
+            out.append(f"trainable_layers = {self.trainable_layers} has no effect: frozen = true keeps the whole biLM fixed. "
+                       "Set frozen = false to fine-tune its top layers, or set trainable_layers = null.")
+        if self.frozen and self.learn_rate_scale != 1.0:
+            out.append(f"learn_rate_scale = {self.learn_rate_scale} has no effect: frozen = true keeps the whole biLM fixed. "
+                       "Set frozen = false to fine-tune it, or set learn_rate_scale = 1.0.")
+        if not (self.frozen and not self.stateful) and self.cache_size_mb not in (0, DEFAULT_CACHE_SIZE_MB):
+            why = "stateful = true (a segment's layers depend on the batch before)" if self.stateful else "frozen = false (the layers change as the biLM trains)"
+            out.append(f"cache_size_mb = {self.cache_size_mb:g} has no effect: the layer cache is off with {why}. "
+                       "Set cache_size_mb = 0 to say so.")
+        return [f"[spacy-elmo W002] 'elmo' {text}" for text in out]
 
     @property
     def uses_cache(self) -> bool:

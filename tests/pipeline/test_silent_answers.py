@@ -107,3 +107,44 @@ def test_two_processes_do_not_warn(tiny_nlp):
     nlp = tiny_nlp()
     got, lost = read(lambda: list(nlp.pipe(TEXTS, n_process=2, batch_size=1)))
     assert lost == [] and all("similarity" in d.user_token_hooks for d in got)
+
+
+# -- settings accepted and then ignored ------------------------------------------------------------
+@pytest.mark.parametrize(
+    "config, named",
+    [
+        ({"trainable_layers": 1}, "trainable_layers = 1 has no effect: frozen = true"),
+        ({"learn_rate_scale": 0.1}, "learn_rate_scale = 0.1 has no effect: frozen = true"),
+        ({"frozen": False, "cache_size_mb": 100}, "cache_size_mb = 100 has no effect: the layer cache is off with frozen = false"),
+        ({"stateful": True, "cache_size_mb": 100}, "cache_size_mb = 100 has no effect: the layer cache is off with stateful = true"),
+    ],
+)
+def test_a_setting_that_the_others_make_ineffective_warns(tiny_nlp, config, named):
+    from spacy_elmo.pipeline.settings import IgnoredSettingWarning
+
+    with pytest.warns(IgnoredSettingWarning, match=r"\[spacy-elmo W002\] 'elmo' " + named):
+        nlp = tiny_nlp(**config)
+    assert nlp.get_pipe("elmo").model.cache.enabled == (config.get("frozen", True) and not config.get("stateful", False))
+
+
+@pytest.mark.parametrize(
+    "config",
+    [{}, {"frozen": False, "trainable_layers": 1, "learn_rate_scale": 0.1, "cache_size_mb": 0}, {"stateful": True}, {"cache_size_mb": 100}],
+)
+def test_settings_that_all_take_effect_do_not_warn(tiny_nlp, config):
+    from spacy_elmo.pipeline.settings import IgnoredSettingWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IgnoredSettingWarning)
+        tiny_nlp(**config)
+
+
+def test_the_default_cache_size_is_declared_once():
+    """The settings, the factory's default_config and the layer cache module agree on one number."""
+    import spacy
+
+    from spacy_elmo.layers.cache import DEFAULT_CACHE_SIZE_MB
+    from spacy_elmo.pipeline.settings import ElmoSettings
+
+    assert ElmoSettings().cache_size_mb == DEFAULT_CACHE_SIZE_MB
+    assert spacy.blank("en").get_factory_meta("elmo").default_config["cache_size_mb"] == DEFAULT_CACHE_SIZE_MB

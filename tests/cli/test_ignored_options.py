@@ -1,0 +1,41 @@
+"""Issue 28, part 4: a command-line option is never accepted and then ignored without a word.
+
+``--lang`` chooses the tokenizer of a blank pipeline; a spaCy pipeline given as ``--model`` brings its
+own, so a different ``--lang`` is an error that says so (it was silently ignored)."""
+import pytest
+
+from spacy_elmo.application.loading import load_nlp
+from spacy_elmo.errors import ElmoError
+
+
+@pytest.fixture(scope="module")
+def pipeline_dir(tiny_model, tmp_path_factory):
+    import spacy
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("elmo", config={"weights": str(tiny_model)})
+    path = tmp_path_factory.mktemp("pipeline") / "en_pipeline"
+    nlp.to_disk(path)
+    return path
+
+
+def test_lang_other_than_the_pipelines_is_an_error(pipeline_dir):
+    with pytest.raises(ElmoError, match=r"--lang 'de' does not apply to the spaCy pipeline .* its own 'en' tokenizer"):
+        load_nlp(pipeline_dir, None, None, lang="de")
+
+
+def test_lang_of_the_pipeline_or_none_loads_it(pipeline_dir):
+    assert load_nlp(pipeline_dir, None, None).lang == "en"
+    assert load_nlp(pipeline_dir, None, None, lang="en").lang == "en"
+
+
+def test_lang_still_chooses_the_tokenizer_of_plain_weights(tiny_model):
+    assert load_nlp(tiny_model, None, None, lang="de").lang == "de"
+    assert load_nlp(tiny_model, None, None).lang == "en"
+
+
+def test_the_command_line_says_so(cli, pipeline_dir, tmp_path):
+    (tmp_path / "in.txt").write_text("Ein Satz .\n", encoding="utf-8")
+    result = cli("embed", tmp_path / "in.txt", tmp_path / "out.npz", "--model", pipeline_dir, "--lang", "de")
+    assert result.exit_code == 1
+    assert "--lang 'de' does not apply" in result.stderr
