@@ -13,7 +13,10 @@ What can be named, in the order it is tried:
 6. a saved spaCy pipeline (``config.cfg`` + ``meta.json``): the biLM of its one "elmo" component,
    ``<pipeline>/<component>/bilm``;
 7. a directory with ``options.json`` and exactly one ``.hdf5`` (original files);
-8. the name of an installed spaCy pipeline package (``pip install``-ed, as ``spacy.load(name)``
+8. the name of a published model (``allennlp-en-original``, ``efml-de``; ``python -m spacy_elmo models``),
+   when no file of that name exists: its native copy in the user cache (:mod:`spacy_elmo.published`),
+   downloaded, verified and converted on first use;
+9. the name of an installed spaCy pipeline package (``pip install``-ed, as ``spacy.load(name)``
    finds it) with an "elmo" component: its biLM, as for a saved pipeline.
 
 The packaged biLMs' names (``en_elmo_small``) are also the names of the spaCy pipeline packages
@@ -36,7 +39,7 @@ from .layout import PIPELINE_BILM_DIR, PIPELINE_CONFIG_NAME, PIPELINE_META_NAME,
 
 PathLike = Union[str, Path]
 
-KINDS = ("packaged", "native", "run", "spacy", "original")
+KINDS = ("packaged", "native", "run", "spacy", "original", "published")
 
 
 class Names(NamedTuple):
@@ -107,6 +110,8 @@ class Weights:
     def describe(self) -> str:
         if self.kind == "packaged":
             return f"the packaged model {self.name} ({self.bilm_dir})"
+        if self.kind == "published":
+            return f"the published model {self.name} (cached at {self.bilm_dir})"
         if self.kind == "spacy":
             package = f"installed package {self.name}: " if self.name else ""
             return f"the biLM of the spaCy pipeline {package}{self.pipeline_dir} (component {self.component!r})"
@@ -156,6 +161,8 @@ def resolve_weights(
 
         if models.is_packaged_name(text):
             return _packaged(text, names)
+        if "/" not in text and "\\" not in text and _is_published(text):
+            return _published(text)
         if "/" in text or "\\" in text:
             raise ElmoError(f"No ELMo model at {text!r} ({names.weights}): the path does not exist (no such directory or file).")
         installed = installed_pipeline_dir(text)
@@ -163,9 +170,10 @@ def resolve_weights(
             return _pipeline(installed, text, names, package=text)
         raise ElmoError(
             f"No ELMo model named {text!r} ({names.weights}): it is not a path that exists, not a packaged biLM "
-            f"(packaged models: {', '.join(models.packaged_models()) or 'none'}; `python -m spacy_elmo info` lists them), and "
+            f"(packaged models: {', '.join(models.packaged_models()) or 'none'}; `python -m spacy_elmo info` lists them), "
             f"not an installed spaCy pipeline package (pip install it first; `python -m spacy_elmo package` builds "
-            "one from a biLM or a trained pipeline)."
+            "one from a biLM or a trained pipeline), and not a published model (`python -m spacy_elmo models` "
+            "lists them: allennlp-en-original, efml-de, ...)."
         )
     return _resolve_path(path, text, names)
 
@@ -186,6 +194,19 @@ def _packaged(name: Optional[str], names: Names) -> Weights:
             f"--options + --weights). {names.weights} was {'not given' if name is None else repr(name)}."
         ) from err
     return Weights("packaged", chosen, bilm_dir=Path(folder), name=chosen)
+
+
+def _is_published(name: str) -> bool:
+    from .published import is_published_name
+
+    return is_published_name(name)
+
+
+def _published(name: str) -> Weights:
+    """A published model by name: its native copy in the cache, downloaded, verified and converted first if need be."""
+    from .published import ensure_model
+
+    return Weights("published", name, bilm_dir=ensure_model(name), name=name)
 
 
 def resolve_init(path: PathLike, weight_file: Optional[PathLike] = None) -> Weights:

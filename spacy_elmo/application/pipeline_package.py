@@ -39,7 +39,7 @@ def build_pipeline_dir(model: PathLike, output: PathLike, lang: str, name: str =
     import spacy
 
     chosen = resolve_weights(model, names=names)
-    weights = chosen.name if chosen.kind == "packaged" else str(chosen.bilm_dir or chosen.folder)
+    weights = chosen.name if chosen.kind in ("packaged", "published") else str(chosen.bilm_dir or chosen.folder)
     nlp = spacy.blank(lang)
     if chosen.kind == "original":
         nlp.add_pipe("elmo", config={"options_file": str(chosen.options_file), "weight_file": str(chosen.weight_file)})

@@ -20,13 +20,26 @@ def _size(n_bytes: int) -> str:
 
 def _bf16_line() -> str:
     """What ``--precision`` / the ``precision`` setting can do on this machine."""
-    from ..bilm.fast.precision import bf16_native, bf16_pays, cpu_capabilities
+    from ..bilm.fast.precision import bf16_native, cpu_capabilities
 
     caps = cpu_capabilities()
     found = [name for flag, name in (("amx_bf16", "AMX-BF16"), ("avx512_bf16", "AVX512-BF16"), ("bf16", "BF16")) if caps.get(flag)]
     if not bf16_native():
         return "no native bf16: precision bf16 is refused, auto = fp32"
-    return f"native ({', '.join(found)}): precision bf16 available, auto = {'bf16' if bf16_pays() else 'fp32'}"
+    return f"native ({', '.join(found)}): precision bf16 available"
+
+
+def _auto_lines(options) -> list:
+    """What ``precision = "auto"`` chose for this model here and why (measured now, or read from the
+    cache file), and what ``[training] autocast = "auto"`` chose where a run has measured it."""
+    from ..bilm.fast.precision import ProductSizes, auto_verdict
+
+    sizes = ProductSizes.of(options)
+    rows = [("precision auto", auto_verdict(sizes).describe())]
+    training = auto_verdict(sizes, "training", measure=False)
+    if training.source != "not measured":
+        rows.append(("autocast auto", training.describe()))
+    return rows
 
 
 @app.command()
@@ -58,7 +71,8 @@ def info(
             "packaged": f"spacy-elmo native, packaged as {chosen.name!r}" + (" (the default)" if chosen.name == DEFAULT_MODEL_NAME else ""),
             "run": "spacy-elmo pretraining run (its biLM in model/)",
             "original": "original AllenNLP / bilm-tf (options.json + .hdf5)",
-            "spacy": f"spaCy pipeline; the biLM of its component {chosen.component!r}"}[chosen.kind]
+            "spacy": f"spaCy pipeline; the biLM of its component {chosen.component!r}",
+            "published": f"spacy-elmo native, converted from the published model {chosen.name!r} (python -m spacy_elmo models)"}[chosen.kind]
     where = source["paths"][0] if len(source["paths"]) == 1 else " + ".join(source["paths"])
     rows = [
         ("weights", where),
@@ -73,6 +87,7 @@ def info(
         ("output layers", f"{opts.n_output_layers} (0 = context-free token layer, 1..{opts.n_lstm_layers} = biLSTM layers)"),
         ("vector width", f"{opts.output_dim} (forward {opts.projection_dim} + backward {opts.projection_dim})"),
         ("bf16 on this CPU", _bf16_line()),
+        *_auto_lines(opts),
     ]
     if chosen.kind == "spacy" and chosen.pipeline_dir is not None:
         import spacy

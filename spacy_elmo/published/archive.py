@@ -82,7 +82,7 @@ def _members(archive: Path) -> Iterator[Tuple[str, str, int]]:
                         kind = "symbolic link"
                     elif info.is_dir():
                         kind = "dir"
-                    elif mode and not stat.S_ISREG(mode):
+                    elif stat.S_IFMT(mode) not in (0, stat.S_IFREG):  # 0: made on a system without Unix modes
                         kind = "special file"
                     else:
                         kind = "file"

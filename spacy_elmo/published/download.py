@@ -67,8 +67,8 @@ def fetch(
     expected: Optional[Dict[str, str]] = None,
     size: Optional[int] = None,
     progress: bool = True,
-    retries: int = RETRIES,
-    backoff_s: float = BACKOFF_S,
+    retries: Optional[int] = None,
+    backoff_s: Optional[float] = None,
     mismatch_fix: str = "",
 ) -> str:
     """Download ``url`` to ``target`` (resuming ``target.part``); check ``expected`` hashes; return the sha256.
@@ -79,7 +79,7 @@ def fetch(
     target = Path(target)
     part = target.with_name(target.name + PART_SUFFIX)
     target.parent.mkdir(parents=True, exist_ok=True)
-    _transfer(url, part, size, progress, retries, backoff_s)
+    _transfer(url, part, size, progress, RETRIES if retries is None else retries, BACKOFF_S if backoff_s is None else backoff_s)
     try:
         sha256 = check_hashes(part, expected or {}, f"The download of {url}", mismatch_fix or _default_fix(url))
     except VerificationError:
@@ -196,7 +196,7 @@ def _http_message(url: str, err: "urllib.error.HTTPError") -> str:
     return f"{url} failed with HTTP {err.code} ({err.reason})."
 
 
-def _give_up(url: str, part: Path, reason: BaseException, retries: int) -> DownloadError:
+def _give_up(url: str, part: Path, reason: BaseException, retries: int) -> Exception:
     kept = f" What arrived is kept in {part}; the next try resumes from there." if part.exists() else ""
     if isinstance(reason, urllib.error.URLError) and not isinstance(reason, urllib.error.HTTPError):
         return NetworkError(

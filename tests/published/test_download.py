@@ -1,0 +1,84 @@
+"""Fetching one URL: a cut transfer resumes with Range, a .part left by an earlier run is resumed, 404 and
+a wrong hash fail without leaving a file that looks complete, a server without Range starts over, and an
+unreachable server is a NetworkError. Against a local server only."""
+import hashlib
+import socket
+
+import pytest
+
+from spacy_elmo.published.download import fetch
+from spacy_elmo.published.errors import DownloadError, ModelUnavailableError, NetworkError, VerificationError
+
+DATA = bytes(range(256)) * 2000  # 512,000 bytes
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_a_transfer_cut_halfway_resumes_with_range_and_gives_the_whole_file(server, tmp_path):
+    server.files["/f.bin"] = DATA
+    server.cuts["/f.bin"] = 2
+    target = tmp_path / "f.bin"
+    assert fetch(server.url("/f.bin"), target, {"sha256": sha(DATA)}, progress=False) == sha(DATA)
+    assert target.read_bytes() == DATA
+    assert not (tmp_path / "f.bin.part").exists()
+    ranges = server.gets("/f.bin")
+    assert ranges[0] is None and len(ranges) == 3
+    assert ranges[1] == f"bytes={len(DATA) // 2}-"  # resumed where the cut left it, not from zero
+
+
+def test_a_part_file_from_an_earlier_run_is_resumed(server, tmp_path):
+    server.files["/f.bin"] = DATA
+    (tmp_path / "f.bin.part").write_bytes(DATA[:1000])
+    fetch(server.url("/f.bin"), tmp_path / "f.bin", {"sha256": sha(DATA)}, progress=False)
+    assert server.gets("/f.bin") == ["bytes=1000-"]
+    assert (tmp_path / "f.bin").read_bytes() == DATA
+
+
+def test_a_complete_part_file_is_verified_not_fetched_again(server, tmp_path):
+    server.files["/f.bin"] = DATA
+    (tmp_path / "f.bin.part").write_bytes(DATA)
+    fetch(server.url("/f.bin"), tmp_path / "f.bin", {"sha256": sha(DATA)}, progress=False)
+    assert (tmp_path / "f.bin").read_bytes() == DATA  # the server answered 416: nothing left to send
+
+
+def test_a_server_without_range_support_starts_over(server, tmp_path):
+    server.files["/f.bin"] = DATA
+    server.ranges = False
+    (tmp_path / "f.bin.part").write_bytes(b"x" * 1000)  # what a Range-less server must not be appended to
+    fetch(server.url("/f.bin"), tmp_path / "f.bin", {"sha256": sha(DATA)}, progress=False)
+    assert (tmp_path / "f.bin").read_bytes() == DATA
+
+
+def test_404_is_an_error_naming_the_url_and_leaves_no_file(server, tmp_path):
+    with pytest.raises(DownloadError, match=r"404.*SPACY_ELMO_REGISTRY") as err:
+        fetch(server.url("/missing.bin"), tmp_path / "m.bin", progress=False)
+    assert server.url("/missing.bin") in str(err.value)
+    assert list(tmp_path.iterdir()) == [] or not (tmp_path / "m.bin").exists()
+    assert len(server.gets("/missing.bin")) == 1  # not retried
+
+
+def test_a_wrong_sha256_is_refused_and_nothing_is_kept(server, tmp_path):
+    server.files["/f.bin"] = DATA
+    with pytest.raises(VerificationError, match="sha256") as err:
+        fetch(server.url("/f.bin"), tmp_path / "f.bin", {"sha256": sha(b"other bytes")}, progress=False)
+    assert sha(DATA) in str(err.value) and sha(b"other bytes") in str(err.value)
+    assert not (tmp_path / "f.bin").exists() and not (tmp_path / "f.bin.part").exists()
+
+
+def test_md5_and_sha1_are_checked_where_the_publisher_states_them(server, tmp_path):
+    server.files["/f.bin"] = DATA
+    good = {"md5": hashlib.md5(DATA).hexdigest(), "sha1": hashlib.sha1(DATA).hexdigest()}
+    fetch(server.url("/f.bin"), tmp_path / "f.bin", good, progress=False)
+    with pytest.raises(VerificationError, match="sha1"):
+        fetch(server.url("/f.bin"), tmp_path / "g.bin", {**good, "sha1": "0" * 40}, progress=False)
+
+
+def test_an_unreachable_server_is_a_network_error_after_retries(tmp_path):
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(NetworkError, match="Cannot reach") as err:
+        fetch(f"http://127.0.0.1:{port}/f.bin", tmp_path / "f.bin", progress=False, retries=2, backoff_s=0)
+    assert isinstance(err.value, ModelUnavailableError)
