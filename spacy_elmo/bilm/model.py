@@ -29,7 +29,7 @@ from .fast.threads import inference_thread_count
 from .io_native import save_native
 from .lstm import BiLstmStack, State
 from .options import BiLMOptions
-from .fast.precision import check_precision, compute_dtype
+from .fast.precision import ProductSizes, check_precision, compute_dtype
 from .token_cache import TokenCache
 
 DEFAULT_TOKEN_CACHE_MB = 128.0
@@ -129,7 +129,8 @@ class BiLM(nn.Module):
     def precision(self, value: str) -> None:
         check_precision(value)
         if self.device.type == "cpu":
-            compute_dtype(value, self.device)  # an explicit bf16 the CPU cannot do fails now, not at first use
+            if value == "bf16":
+                compute_dtype(value, self.device)  # an explicit bf16 the CPU cannot do fails now, not at first use
         self._precision = value
 
     def compute_dtype(self) -> torch.dtype:
@@ -137,7 +138,7 @@ class BiLM(nn.Module):
         weights (weights converted with ``.to(dtype)`` compute in their own dtype)."""
         if self._dtype() != torch.float32:
             return self._dtype()
-        return compute_dtype(self._precision, self.device)
+        return compute_dtype(self._precision, self.device, ProductSizes.of(self.options))  # "auto": measured at these sizes
 
     def clear_token_cache(self) -> None:
         """Drop every cached token vector (they are also dropped whenever the weights change)."""

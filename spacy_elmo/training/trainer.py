@@ -25,7 +25,7 @@ import torch
 
 from ..bilm import BiLM
 from ..bilm.fast.batched_lstm import BatchedSettings
-from ..bilm.fast.precision import bf16_pays
+from ..bilm.fast.precision import ProductSizes, bf16_pays
 from ..errors import ElmoError
 from ..layout import CHECKPOINT_DIR, CHECKPOINT_NAME, RUN_CACHE_DIR, RUN_CONFIG_NAME, RUN_LOG_NAME, RUN_MODEL_DIR, VOCAB_NAME
 from ..progress import progress_bar
@@ -91,21 +91,23 @@ def lstm_settings(config: PretrainConfig) -> BatchedSettings:
 AUTOCAST_DTYPES = {"none": None, "bfloat16": torch.bfloat16, "auto": None}
 
 
-def autocast_dtype(name: str, device: torch.device) -> Optional[torch.dtype]:
-    """The dtype [training] autocast asks for on ``device``. ``"auto"``: bf16 on a CPU whose bf16
-    products pay (AMX-BF16, :func:`spacy_elmo.bilm.fast.precision.bf16_pays`; with AVX512-BF16 alone bf16
-    autocast trained at 0.84x the float32 rate, BENCHMARKS.md), float32 elsewhere."""
+def autocast_dtype(name: str, device: torch.device, sizes: Optional[ProductSizes] = None) -> Optional[torch.dtype]:
+    """The dtype [training] autocast asks for on ``device``. ``"auto"``: bf16 on a CPU where the model's
+    training products (forward and backward, at ``sizes``) measured at least ``BF16_MARGIN`` times faster
+    in bf16 (:func:`spacy_elmo.bilm.fast.precision.bf16_pays`, cached per CPU model and torch version:
+    bf16 autocast pretraining ran 2.1x on a Zen 4 and 0.84x on an Intel Xeon without AMX, issue 27,
+    BENCHMARKS.md), float32 elsewhere."""
     if name not in AUTOCAST_DTYPES:
         raise TrainingError(f"[training] autocast is {name!r}; expected one of {sorted(AUTOCAST_DTYPES)}.")
     if name == "auto":
-        return torch.bfloat16 if device.type == "cpu" and bf16_pays() else None
+        return torch.bfloat16 if device.type == "cpu" and bf16_pays(sizes, "training") else None
     return AUTOCAST_DTYPES[name]
 
 
 def autocast_context(config: PretrainConfig, device: torch.device):
     """``torch.autocast`` for the training forward pass as [training] autocast asks, or a no-op.
     The autocast cache is off with CUDA graphs (graph capture cannot use it)."""
-    dtype = autocast_dtype(config.training.autocast, device)
+    dtype = autocast_dtype(config.training.autocast, device, ProductSizes.of(config.model))
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=dtype, cache_enabled=not config.training.cuda_graphs)
@@ -157,42 +159,75 @@ class Trainer:
     ):
         self.output_dir = Path(output_dir)
         self.device = torch.device(device)
+        self._join_processes(progress, log)
+        checkpoint = self.output_dir / CHECKPOINT_DIR / CHECKPOINT_NAME
+        if resume:
+            self.config = self._resumed_config(checkpoint, seed, resume_overrides)
+        else:
+            self.config = self._new_config(checkpoint, config, seed, init_from)
+        self._set_up_compute()
+        train, dev = self._read_corpus(corpus_path, dev_path)
+        self.vocab = self._vocabulary(train, dev, resume)
+        self.train_maker = BatchMaker(train, self.vocab, self.config.model.max_characters_per_token)
+        self.dev_maker = BatchMaker(dev, self.vocab, self.config.model.max_characters_per_token)
+        self._build_model(init_from)
+        if resume:
+            self._load_checkpoint(checkpoint)
+        else:
+            self._start_run()
+        self.model: torch.nn.Module = self.lm  # what the loop calls: the LM, or DDP around it
+        if self.dist.enabled:
+            self.model = torch.nn.parallel.DistributedDataParallel(self.lm, find_unused_parameters=True)
+        self._stop_requested = False
+
+    # -- the steps of __init__ -----------------------------------------------------------------
+    def _join_processes(self, progress: bool, log) -> None:
+        """DDP (when launched by torchrun) and who reports: only rank 0 shows progress and logs."""
         self.dist = init_distributed(self.device)
         self.progress = progress and self.dist.is_main
         self.log = log if self.dist.is_main else (lambda *a, **k: None)
-        checkpoint = self.output_dir / CHECKPOINT_DIR / CHECKPOINT_NAME
-        if resume:
-            if not checkpoint.is_file():
-                raise TrainingError(f"--resume: no checkpoint at {checkpoint}. Start a new run without --resume.")
-            # A resumed run keeps its own config; only [training] limits may change (to train longer).
-            config = PretrainConfig.from_file(self.output_dir / RUN_CONFIG_NAME)
-            for key, value in (resume_overrides or {}).items():
-                section, _, name = key.partition(".")
-                if section != "training" or not hasattr(config.training, name):
-                    raise TrainingError(f"--resume can only change [training] settings (e.g. --training.max_steps); got --{key}.")
-                setattr(config.training, name, value)
-            if resume_overrides and self.dist.is_main:
-                config.to_file(self.output_dir / RUN_CONFIG_NAME)
-            if seed is not None and seed != config.training.seed:
-                raise TrainingError(f"--resume with --seed {seed}, but the run was started with seed {config.training.seed}.")
-        else:
-            if checkpoint.is_file():
-                raise TrainingError(
-                    f"{self.output_dir} already holds a run (checkpoint {checkpoint}). "
-                    "Pass --resume to continue it, or choose another OUTPUT_DIR."
-                )
-            config = config if config is not None else PretrainConfig()
-            if seed is not None:
-                config.training.seed = seed
-            if init_from is not None:
-                config = config.with_model(init_from.options)
-        self.config = config
-        t = config.training
-        autocast_context(config, self.device)  # a bad [training] autocast fails here, not at the first step
-        if t.torch_threads:
-            torch.set_num_threads(t.torch_threads)
 
-        # Data: rank 0 tokenises (and caches) first; the other ranks then read the cache.
+    def _resumed_config(self, checkpoint: Path, seed: Optional[int], overrides: Optional[Dict[str, object]]) -> PretrainConfig:
+        """A resumed run keeps its own config; only [training] limits may change (to train longer)."""
+        if not checkpoint.is_file():
+            raise TrainingError(f"--resume: no checkpoint at {checkpoint}. Start a new run without --resume.")
+        config = PretrainConfig.from_file(self.output_dir / RUN_CONFIG_NAME)
+        for key, value in (overrides or {}).items():
+            section, _, name = key.partition(".")
+            if section != "training" or not hasattr(config.training, name):
+                raise TrainingError(f"--resume can only change [training] settings (e.g. --training.max_steps); got --{key}.")
+            setattr(config.training, name, value)
+        if overrides and self.dist.is_main:
+            config.to_file(self.output_dir / RUN_CONFIG_NAME)
+        if seed is not None and seed != config.training.seed:
+            raise TrainingError(f"--resume with --seed {seed}, but the run was started with seed {config.training.seed}.")
+        return config
+
+    def _new_config(self, checkpoint: Path, config: Optional[PretrainConfig], seed: Optional[int], init_from: Optional[BiLM]) -> PretrainConfig:
+        """A new run's config (the default one if none is given), with ``seed`` and ``init_from``'s model shape;
+        refused where ``output_dir`` already holds a run."""
+        if checkpoint.is_file():
+            raise TrainingError(
+                f"{self.output_dir} already holds a run (checkpoint {checkpoint}). "
+                "Pass --resume to continue it, or choose another OUTPUT_DIR."
+            )
+        config = config if config is not None else PretrainConfig()
+        if seed is not None:
+            config.training.seed = seed
+        if init_from is not None:
+            config = config.with_model(init_from.options)
+        return config
+
+    def _set_up_compute(self) -> None:
+        """Check [training] autocast now (a bad value fails here, not at the first step; ``"auto"`` measures
+        here, once per machine) and set torch's threads."""
+        autocast_context(self.config, self.device)
+        if self.config.training.torch_threads:
+            torch.set_num_threads(self.config.training.torch_threads)
+
+    def _read_corpus(self, corpus_path: Union[str, Path], dev_path: Optional[Union[str, Path]]) -> Tuple[TokenizedCorpus, TokenizedCorpus]:
+        """The training and dev text: rank 0 tokenises (and caches) first; the other ranks then read the cache."""
+        config = self.config
         cache = self.output_dir / RUN_CACHE_DIR
         if self.dist.is_main:
             self.output_dir.mkdir(parents=True, exist_ok=True)
@@ -206,37 +241,38 @@ class Trainer:
         else:
             train, dev = split_heldout(corpus, config.corpus.heldout_sentences)
         self.log(f"corpus: {corpus.stats.summary()}")
-        vocab_file = self.output_dir / VOCAB_NAME
+        return train, dev
+
+    def _vocabulary(self, train: TokenizedCorpus, dev: TokenizedCorpus, resume: bool) -> Vocabulary:
+        """The run's output vocabulary: read back when resuming, else counted from the training text."""
         if resume:
-            self.vocab = Vocabulary.from_file(vocab_file)
+            vocab = Vocabulary.from_file(self.output_dir / VOCAB_NAME)
         else:
-            self.vocab = Vocabulary.from_counts(train.types, train.counts, config.corpus.vocab_size, config.corpus.min_count)
+            vocab = Vocabulary.from_counts(train.types, train.counts, self.config.corpus.vocab_size, self.config.corpus.min_count)
         self.log(
-            f"vocabulary: {len(self.vocab)} words, covering {100 * self.vocab.coverage(train.types, train.counts):.2f}% "
+            f"vocabulary: {len(vocab)} words, covering {100 * vocab.coverage(train.types, train.counts):.2f}% "
             f"of {train.n_tokens} training tokens; dev: {dev.n_sentences} sentences"
         )
-        self.train_maker = BatchMaker(train, self.vocab, config.model.max_characters_per_token)
-        self.dev_maker = BatchMaker(dev, self.vocab, config.model.max_characters_per_token)
+        return vocab
 
+    def _build_model(self, init_from: Optional[BiLM]) -> None:
+        """The LM (seeded, so every rank starts from the same weights), its optimiser and a fresh position."""
+        t = self.config.training
         torch.manual_seed(t.seed)
-        self.lm = build_lm(config, len(self.vocab), init_from).to(self.device)
+        self.lm = build_lm(self.config, len(self.vocab), init_from).to(self.device)
         self.optimizer = torch.optim.Adam(self.lm.parameters(), lr=t.learning_rate, weight_decay=t.weight_decay)
         self.step = 0
         self.epoch = 0
         self.batch_in_epoch = 0
         self.tokens_seen = 0
         self.elapsed = 0.0  # training seconds over all sessions of this run
-        if resume:
-            self._load_checkpoint(checkpoint)
-        else:
-            torch.manual_seed(t.seed + 1000 * self.dist.rank)  # per-rank dropout streams
-            if self.dist.is_main:
-                config.to_file(self.output_dir / RUN_CONFIG_NAME)
-                self.vocab.to_file(vocab_file)
-        self.model: torch.nn.Module = self.lm  # what the loop calls: the LM, or DDP around it
-        if self.dist.enabled:
-            self.model = torch.nn.parallel.DistributedDataParallel(self.lm, find_unused_parameters=True)
-        self._stop_requested = False
+
+    def _start_run(self) -> None:
+        """A new run: per-rank dropout streams; rank 0 writes the config and vocabulary beside the checkpoints."""
+        torch.manual_seed(self.config.training.seed + 1000 * self.dist.rank)
+        if self.dist.is_main:
+            self.config.to_file(self.output_dir / RUN_CONFIG_NAME)
+            self.vocab.to_file(self.output_dir / VOCAB_NAME)
 
     # -- checkpoints ---------------------------------------------------------------------------
     def _rng_file(self, rank: int) -> Path:

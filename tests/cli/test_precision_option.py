@@ -52,10 +52,23 @@ def test_similarity_in_bf16_is_close_to_fp32(cli, tiny_model):
     assert numpy.allclose(numpy.array(fp32, dtype=float), numpy.array(bf16, dtype=float), atol=0.02)
 
 
-@pytest.mark.parametrize("flags, says", [({"avx2": True}, "no native bf16: precision bf16 is refused, auto = fp32"),
-                                         ({"avx512_bf16": True}, "native (AVX512-BF16): precision bf16 available, auto = fp32"),
-                                         ({"avx512_bf16": True, "amx_bf16": True}, "auto = bf16")])
-def test_info_says_what_bf16_can_do_here(cli, tiny_model, monkeypatch, flags, says):
+@pytest.mark.parametrize("flags, ratio, says", [
+    ({"avx2": True}, None, ["no native bf16: precision bf16 is refused, auto = fp32", "auto = fp32 (no native bf16"]),
+    ({"avx512_bf16": True}, 0.53, ["native (AVX512-BF16): precision bf16 available", "auto = fp32 (bf16 products measured 0.53x float32",
+                                   "does not pay at the 1.2x margin", "lstm recurrent 0.53/1.00 ms"]),
+    ({"avx512_bf16": True, "amx_bf16": True}, 3.0, ["native (AMX-BF16, AVX512-BF16)", "auto = bf16 (bf16 products measured 3.00x"]),
+], ids=["no-bf16", "intel-avx512-bf16-no-amx", "amx-bf16"])
+def test_info_says_what_auto_chose_here_and_why(cli, tiny_model, monkeypatch, tmp_path, flags, ratio, says):
+    monkeypatch.setenv("SPACY_ELMO_CACHE", str(tmp_path))
     monkeypatch.setattr(precision, "cpu_capabilities", lambda: dict(flags))
+    monkeypatch.setattr(precision, "_VERDICTS", {})
+    monkeypatch.setattr(precision, "time_products", lambda products, purpose="inference": {
+        p.name: {"fp32": 1e-3 * ratio, "bf16": 1e-3} for p in products})
     result = cli("info", "--model", tiny_model)
-    assert result.exit_code == 0 and says in result.stdout
+    assert result.exit_code == 0, result.stderr
+    for text in says:
+        assert text in result.stdout
+    if ratio is not None:
+        assert str(tmp_path / "precision" / "verdicts.json") in result.stdout  # where the verdict is kept
+        again = cli("info", "--model", tiny_model)
+        assert "auto = " in again.stdout and "read from" not in again.stdout  # same process: remembered
