@@ -1,23 +1,24 @@
-"""Which output layers: one meaning for ``embed --layers``, ``similarity --layers``,
-``visualize word --layers`` and the component's ``output_mix``.
+"""Which output layers: one vocabulary, one parser, for ``embed --layers``, ``similarity --layers``,
+``visualize word --layers``, Python's ``layers=`` (``BiLM.embed_sentences``) and the component's
+``output_mix``. The same word means the same vectors in each place.
 
 A biLM gives ``L = n_lstm_layers + 1`` output layers per token: 0 is the context-free token
 layer (the character CNN), 1..L-1 the LSTM layers. A layer choice is one of
 
+- ``"mix"``: what ``token._.elmo`` is (the component's ``output_mix``); where there is no component
+  to ask (a bare biLM, or ``output_mix`` itself) the component's default mix, the average;
 - ``"top"``: the last layer;
 - ``"average"`` (also ``"mean"``): the mean of all layers;
 - ``"all"`` (also ``"concat"``): every layer, in order;
 - layer numbers, ``"0,2"`` (or an ``int``, or a list of ``int`` s; negative numbers count from the
-  top, ``-1`` is the top layer): those layers, in the order given;
-- ``"mix"`` (not for ``output_mix``, which defines it): the component's output, ``token._.elmo``.
+  top, ``-1`` is the top layer): those layers, in the order given.
 
 :func:`select_layers` keeps a layer axis for ``"all"`` and layer numbers (``[k, n, D]``, as
 ``embed`` writes them) and gives ``[n, D]`` otherwise. Where one vector per token is needed
 (``token._.elmo``, ``similarity``, ``visualize``) :func:`token_vectors` concatenates the kept
 layers: ``"all"`` is ``[n, L * D]``, ``"0,2"`` is ``[n, 2 * D]``.
 
-``output_mix`` takes the same choices, except several layer numbers (``token._.elmo`` can
-concatenate all layers but not a subset), plus a list of floats: one fixed coefficient per layer.
+``output_mix`` also takes a list of floats: one fixed coefficient per layer.
 Plain numpy: no spaCy, no torch.
 """
 from __future__ import annotations
@@ -30,17 +31,22 @@ from .errors import ElmoError
 
 NAMED = ("mix", "top", "average", "all")
 ALIASES = {"mean": "average", "concat": "all"}
+#: Every word a layer choice takes, as error messages and ``--help`` name them.
+CHOICES = "mix, top, average (or mean), all (or concat), or layer numbers such as 0,2 (0 = the token layer, -1 = the top)"
+#: What a caller may pass: a word, a layer number, or layer numbers.
+LayerChoice = Union[str, int, Sequence[int]]
+#: What :func:`parse_layers` gives: a word of :data:`NAMED`, or layer numbers.
 LayerSpec = Union[str, Tuple[int, ...]]
 
 
-def parse_layers(spec: Union[str, int, Sequence[int]], n_output_layers: Optional[int] = None, what: str = "--layers") -> LayerSpec:
+def parse_layers(spec: LayerChoice, n_output_layers: Optional[int] = None, what: str = "--layers") -> LayerSpec:
     """A layer choice as ``"mix"``, ``"top"``, ``"average"``, ``"all"`` or a tuple of layer numbers.
 
     Numbers are checked against ``n_output_layers`` when it is known (and negative ones made
     positive), so a typo fails before hours of embedding rather than after.
     """
     if isinstance(spec, bool):
-        raise ElmoError(f"{what} {spec!r} is not a layer choice.")
+        raise ElmoError(f"{what} {spec!r} is not a layer choice; use {CHOICES}.")
     if isinstance(spec, int):
         indices: Tuple[int, ...] = (spec,)
     elif isinstance(spec, str):
@@ -58,16 +64,13 @@ def parse_layers(spec: Union[str, int, Sequence[int]], n_output_layers: Optional
         except (TypeError, ValueError):
             indices = ()
     if not indices:
-        raise ElmoError(
-            f"{what} {spec!r} is not understood: use one of {', '.join(NAMED)} or layer numbers "
-            "such as 0,1,2 (0 is the context-free token layer)."
-        )
+        raise ElmoError(f"{what} {spec!r} is not understood: use {CHOICES}.")
     if n_output_layers is not None:
         bad = [i for i in indices if not -n_output_layers <= i < n_output_layers]
         if bad:
             raise ElmoError(
                 f"{what} {spec!r} names layer {bad[0]}, but this model has {n_output_layers} output layers "
-                f"(0 = token layer, 1..{n_output_layers - 1} = LSTM layers)."
+                f"(0 = token layer, 1..{n_output_layers - 1} = LSTM layers; -1 = the top)."
             )
         indices = tuple(i % n_output_layers for i in indices)
     return indices
@@ -106,11 +109,12 @@ def token_vectors(layers: numpy.ndarray, spec: LayerSpec, mixed: Optional[numpy.
 
 
 def mix_coefficients(output_mix, n_output_layers: int) -> Optional[numpy.ndarray]:
-    """The fixed coefficients of an ``output_mix`` for ``n_output_layers`` layers; None = concatenate all.
-
-    ``output_mix`` is a layer choice (not ``"mix"``, not several numbers) or a list of floats.
+    """The fixed coefficients of an ``output_mix`` for ``n_output_layers`` layers: ``[L]`` for one linear mix
+    (``token._.elmo = sum_l c[l] * layer_l``), ``[k, L]`` for ``k`` of them concatenated (layer numbers
+    ``"0,2"``: one row per kept layer), None for all layers concatenated. The same vectors as
+    :func:`token_vectors` gives for the same word.
     """
-    if isinstance(output_mix, (list, tuple)) and not isinstance(output_mix, str):
+    if isinstance(output_mix, (list, tuple)) and not isinstance(output_mix, str) and _is_coefficients(output_mix):
         weights = numpy.asarray(list(output_mix), dtype=numpy.float32)
         if weights.shape != (n_output_layers,):
             raise ValueError(
@@ -118,28 +122,26 @@ def mix_coefficients(output_mix, n_output_layers: int) -> Optional[numpy.ndarray
             )
         return weights
     spec = check_output_mix(output_mix, n_output_layers)
-    if spec == "average":
+    if spec in ("average", "mix"):  # output_mix "mix" names the component's default mix
         return numpy.full((n_output_layers,), 1.0 / n_output_layers, dtype=numpy.float32)
     if spec == "top":
         return numpy.eye(n_output_layers, dtype=numpy.float32)[-1]
     if spec == "all":
         return None
-    return numpy.eye(n_output_layers, dtype=numpy.float32)[spec[0]]  # type: ignore[index]
+    rows = numpy.eye(n_output_layers, dtype=numpy.float32)[[int(i) for i in spec]]
+    return rows[0] if len(rows) == 1 else rows
 
 
 def check_output_mix(output_mix, n_output_layers: Optional[int] = None) -> LayerSpec:
-    """Validate an ``output_mix`` that is not a coefficient list; ``ValueError`` names the choices."""
-    choices = ("'average' (or 'mean'), 'top', 'all' (or 'concat'), a layer index, "
-               "or a list of one coefficient per layer")
-    if isinstance(output_mix, (list, tuple)):
+    """Validate an ``output_mix``; ``ValueError`` (the component's settings are checked as values) names the choices."""
+    if isinstance(output_mix, (list, tuple)) and not isinstance(output_mix, str) and _is_coefficients(output_mix):
         return "all"  # coefficients: checked against the biLM by mix_coefficients
     try:
-        spec = parse_layers(output_mix, n_output_layers, what="'elmo' output_mix")
+        return parse_layers(output_mix, n_output_layers, what="'elmo' output_mix")
     except ElmoError as err:
-        raise ValueError(f"'elmo' output_mix={output_mix!r} is not known ({err}); use {choices}.") from None
-    if spec == "mix" or (isinstance(spec, tuple) and len(spec) != 1):
-        raise ValueError(
-            f"'elmo' output_mix={output_mix!r}: token._.elmo is one linear mix of the layers or all of them "
-            f"concatenated; use {choices}."
-        )
-    return spec
+        raise ValueError(f"{err} output_mix also takes a list of one coefficient per layer, e.g. [0.2, 0.3, 0.5].") from None
+
+
+def _is_coefficients(values: Sequence) -> bool:
+    """A list with a float in it is coefficients; a list of ints is layer numbers, as for ``--layers``."""
+    return any(isinstance(v, float) for v in values)

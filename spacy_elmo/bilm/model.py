@@ -19,6 +19,7 @@ import numpy
 import torch
 from torch import nn
 
+from ..layer_choice import LayerChoice, parse_layers, select_layers
 from .batching import DEFAULT_BATCH_SIZE, cut_batches
 from .char_cnn import CharCNN
 from .characters import add_sentence_boundaries, lengths_of, sentences_to_char_ids
@@ -233,13 +234,20 @@ class BiLM(nn.Module):
 
     @torch.inference_mode()
     def embed_sentences(
-        self, sentences: Sequence[Sequence[str]], batch_size: int = DEFAULT_BATCH_SIZE, stateful: bool = False
+        self, sentences: Sequence[Sequence[str]], batch_size: int = DEFAULT_BATCH_SIZE, stateful: bool = False,
+        layers: LayerChoice = "all",
     ) -> List[numpy.ndarray]:
         """Each sentence's ``[n_output_layers, n_tokens, 2 * projection_dim]`` float32 array.
 
         Stateless calls batch sentences of similar length together (results do not depend
         on batching); stateful calls keep the given order, since state follows batch rows.
+        ``layers`` (:mod:`spacy_elmo.layer_choice`, the words of ``--layers`` and ``output_mix``): ``"all"``
+        (the default), or layer numbers such as ``"0,2"``, keep a layer axis, ``[k, n_tokens, D]``; ``"top"``,
+        ``"average"`` and ``"mix"`` (a bare biLM's mix is the component's default one, the average) give ``[n_tokens, D]``.
         """
+        spec = parse_layers(layers, self.options.n_output_layers, what="layers=")
+        if spec != "all":
+            return [select_layers(x, spec) for x in self.embed_sentences(sentences, batch_size, stateful)]
         was_training = self.training
         self.eval()
         try:
@@ -264,6 +272,11 @@ class BiLM(nn.Module):
             return results  # type: ignore[return-value]
         finally:
             self.train(was_training)
+
+    def embed_sentence(self, tokens: Sequence[str], layers: LayerChoice = "all") -> numpy.ndarray:
+        """One sentence (a list of tokens): ``embed_sentences([tokens], layers=layers)[0]``, as AllenNLP's
+        ``ElmoEmbedder.embed_sentence`` (``[n_output_layers, n_tokens, D]`` by default)."""
+        return self.embed_sentences([tokens], layers=layers)[0]
 
     def save(self, model_dir: Union[str, Path], half: bool = False) -> None:
         """Write the native format: ``options.json`` + ``weights.safetensors`` in ``model_dir``."""

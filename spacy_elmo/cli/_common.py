@@ -23,7 +23,8 @@ WEIGHTS_HELP = "Original .hdf5 weight file (with --options)."
 LANG_HELP = ("Language of the spaCy tokenizer for plain text (default: en). A spaCy pipeline --model brings its own "
              "tokenizer: --lang is then an error unless it names the pipeline's own language.")
 PRECISION_HELP = ("Inference precision on the CPU: fp32 (exact), bf16 (bf16 products, float32 outputs; needs a CPU with "
-                  "AVX512-BF16 or AMX-BF16) or auto (bf16 only where it pays: AMX-BF16). See docs/performance.md.")
+                  "AVX512-BF16 or AMX-BF16) or auto (bf16 only where the model's products measured >= 1.2x faster here; `info` says what it chose). "
+                  "See docs/performance.md.")
 
 model_option = typer.Option(None, "--model", "-m", help=MODEL_HELP)
 options_option = typer.Option(None, "--options", help=OPTIONS_HELP)

@@ -21,7 +21,7 @@ def adapt(
     batch_tokens: Optional[int] = typer.Option(None, "--batch-tokens", help="Tokens per update."),
     lang: Optional[str] = typer.Option(None, "--lang", help="spaCy language whose tokenizer splits TEXT."),
     pretokenized: bool = typer.Option(False, "--pretokenized", help="TEXT is already tokenised: split on whitespace."),
-    autocast: Optional[str] = typer.Option(None, "--autocast", help="none, bfloat16 (matmuls in bf16), or auto (bf16 only on CPUs with AMX-BF16; with AVX512-BF16 alone bf16 trained slower, BENCHMARKS.md)."),
+    autocast: Optional[str] = typer.Option(None, "--autocast", help="none, bfloat16 (matmuls in bf16), or auto (bf16 only where the training products measured >= 1.2x faster on this CPU, once per machine)."),
     half: bool = typer.Option(False, "--half", help="Store the adapted model in float16 (half the size)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed."),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU to train on; -1 for the CPU."),

@@ -32,7 +32,8 @@ class ElmoData:
     """``layers [n_output_layers, n_tokens, dim]`` float32 (always a CPU numpy array).
 
     ``mix`` is the output mix: ``[n_output_layers]`` coefficients (the vector is
-    ``sum_k mix[k] * layers[k]``), or ``None`` to concatenate all layers. ``vector_hooks``: the doc's
+    ``sum_k mix[k] * layers[k]``), ``[k, n_output_layers]`` for ``k`` such mixes concatenated (an
+    ``output_mix`` of layer numbers, ``"0,2"``), or ``None`` to concatenate all layers. ``vector_hooks``: the doc's
     ``.vector`` / ``.similarity`` were routed to these vectors (saved with the data, so that reading
     it back can say that the hooks are gone).
     """
@@ -44,9 +45,10 @@ class ElmoData:
         if layers.ndim != 3:
             raise ValueError(f"ElmoData.layers must be [n_output_layers, n_tokens, dim], got shape {layers.shape}.")
         if mix is not None:
-            mix = numpy.asarray(mix, dtype=numpy.float32).reshape(-1)
-            if mix.shape[0] != layers.shape[0]:
-                raise ValueError(f"ElmoData got {mix.shape[0]} mix coefficients for {layers.shape[0]} layers.")
+            mix = numpy.asarray(mix, dtype=numpy.float32)
+            mix = mix.reshape(-1) if mix.ndim < 2 or mix.shape[0] == 1 else mix
+            if mix.shape[-1] != layers.shape[0]:
+                raise ValueError(f"ElmoData got {mix.shape[-1]} mix coefficients for {layers.shape[0]} layers.")
         self.layers = layers
         self.mix = mix
         self.vector_hooks = bool(vector_hooks)
@@ -65,7 +67,7 @@ class ElmoData:
     def width(self) -> int:
         """Width of the mixed token vectors."""
         dim = int(self.layers.shape[2])
-        return dim * self.n_output_layers if self.mix is None else dim
+        return dim * self.n_output_layers if self.mix is None else dim * (self.mix.shape[0] if self.mix.ndim == 2 else 1)
 
     @property
     def vectors(self) -> numpy.ndarray:
@@ -73,6 +75,8 @@ class ElmoData:
         if self._vectors is None:
             if self.mix is None:
                 vectors = numpy.concatenate(list(self.layers), axis=-1) if self.n_tokens else numpy.zeros((0, self.width), numpy.float32)
+            elif self.mix.ndim == 2:  # several mixes, concatenated
+                vectors = numpy.concatenate([mix_layers(numpy, row, self.layers) for row in self.mix], axis=-1)
             else:
                 vectors = mix_layers(numpy, self.mix, self.layers)
             self._vectors = numpy.ascontiguousarray(vectors, dtype=numpy.float32)
@@ -107,7 +111,7 @@ class ElmoData:
         return (ElmoData, (self.layers, self.mix, self.vector_hooks))
 
     def __repr__(self) -> str:
-        mix = "concat" if self.mix is None else [round(float(x), 4) for x in self.mix]
+        mix = "concat" if self.mix is None else numpy.round(self.mix.astype(numpy.float64), 4).tolist()
         return f"ElmoData(layers={self.layers.shape}, mix={mix})"
 
 

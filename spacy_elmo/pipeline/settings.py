@@ -57,8 +57,9 @@ class ElmoSettings:
     split: how a doc is cut into sequences: ``spacy-elmo.sentences.v1`` (default) or
         ``spacy-elmo.windows.v1`` (see :mod:`spacy_elmo.layers.splitting`).
     cache_size_mb: bound of the layer cache used with a frozen, stateless biLM (0 turns it off).
-    output_mix: what ``token._.elmo`` is: a layer choice ("average", "top", "all", a layer index; see
-        :mod:`spacy_elmo.layer_choice`) or one fixed coefficient per layer.
+    output_mix: what ``token._.elmo`` is: a layer choice, the words of ``--layers`` and ``layers=`` ("average" or
+        "mean", "top", "all" or "concat", layer numbers such as "0,2" (concatenated), "mix": the default,
+        the average; see :mod:`spacy_elmo.layer_choice`), or one fixed coefficient per layer.
     set_vector_hooks: make token/span/doc ``.vector`` and ``.similarity`` use these vectors.
     set_doc_tensor: also write the vectors (``token._.elmo``, one row per token) to ``doc.tensor``,
         which ``Doc.to_bytes`` keeps and ``Token.vector`` falls back to when the vocab has no static
@@ -66,7 +67,8 @@ class ElmoSettings:
         this would overwrite in a pipeline that has both.
     precision: the CPU inference products (:mod:`spacy_elmo.bilm.fast.precision`): ``"fp32"`` (default, the
         exact path's numbers), ``"bf16"`` (bf16 products, float32 cell state and outputs; an error on a
-        CPU without native bf16) or ``"auto"`` (bf16 where the CPU's bf16 pays: AMX-BF16). Training and
+        CPU without native bf16) or ``"auto"`` (bf16 where the model's products measured at least 1.2x faster in bf16 on this CPU,
+        cached per CPU model: :func:`~spacy_elmo.bilm.fast.precision.auto_verdict`). Training and
         GPUs are unaffected.
     """
 

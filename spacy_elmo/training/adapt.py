@@ -57,7 +57,7 @@ class AdaptSettings:
     vocab_size: int = 50_000  # for a model without its own vocabulary
     lang: str = "en"
     pretokenized: bool = False
-    autocast: str = "none"  # "bfloat16": matmuls in bf16; "auto": bf16 on CPUs with AMX-BF16 (trainer.autocast_dtype)
+    autocast: str = "none"  # "bfloat16": matmuls in bf16; "auto": bf16 where it measured faster on this CPU (trainer.autocast_dtype)
     seed: int = 0
     half: bool = False  # store the adapted biLM and output layer in float16
 

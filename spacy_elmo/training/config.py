@@ -62,7 +62,7 @@ class TrainingSettings:
     lstm_impl: str = "batched"
     lstm_compile: bool = False  # fuse the LSTM's pointwise ops with torch.compile (needs a compiler)
     cuda_graphs: bool = False  # CUDA only: each LSTM layer as a CUDA graph per (rows, steps) bucket
-    autocast: str = "none"  # "bfloat16": matmuls in bf16 under torch.autocast (cell state stays fp32); "auto": bf16 on CPUs with AMX-BF16
+    autocast: str = "none"  # "bfloat16": matmuls in bf16 under torch.autocast (cell state stays fp32); "auto": bf16 where the training products measured >= 1.2x faster in bf16 (trainer.autocast_dtype)
 
 
 # [model] keys are the options.json names; a BiLMOptions field named differently is mapped here.

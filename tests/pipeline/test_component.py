@@ -304,7 +304,7 @@ def test_clear_errors_for_bad_config(tiny_model, monkeypatch):
         spacy.blank("en").add_pipe("elmo", config={"weights": str(tiny_model), "window_size": 8, "window_overlap": 8})
     nlp = spacy.blank("en")
     nlp.add_pipe("elmo", config={"weights": str(tiny_model), "output_mix": 7})
-    with pytest.raises(ValueError, match="layer index"):
+    with pytest.raises(ValueError, match="names layer 7, but this model has 3 output layers"):
         nlp("x")
     with pytest.raises(ElmoError, match="does not exist"):  # at add_pipe, not at the first doc
         spacy.blank("en").add_pipe("elmo", config={"weights": str(tiny_model) + "-does-not-exist"})
