@@ -15,6 +15,7 @@ from __future__ import annotations
 # -- a native model directory (spacy_elmo.bilm.io_native) ---------------------------------------------
 OPTIONS_NAME = "options.json"  # the architecture; also the name in a directory of original files
 WEIGHTS_NAME = "weights.safetensors"
+DICTIONARIES_NAME = "dictionaries.json"  # a dictionary vocabulary's characters and words (ELMoForManyLangs models)
 VOCAB_NAME = "vocab.txt"  # the LM's vocabulary, written beside a pretrained biLM and in its run
 OUTPUT_LAYER_NAME = "output_layer.safetensors"  # the LM's output layer (softmax), beside a pretrained biLM
 ORIGINAL_WEIGHTS_NAME = "weights.hdf5"  # what ``export`` names the original-format weights by default

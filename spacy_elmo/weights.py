@@ -12,7 +12,8 @@ What can be named, in the order it is tried:
 5. a pretraining run directory (its biLM is in ``model/``);
 6. a saved spaCy pipeline (``config.cfg`` + ``meta.json``): the biLM of its one "elmo" component,
    ``<pipeline>/<component>/bilm``;
-7. a directory with ``options.json`` and exactly one ``.hdf5`` (original files);
+7. a directory with ``options.json`` and exactly one ``.hdf5`` (original files), or an ELMoForManyLangs
+   model folder (``config.json``, ``char.dic``, ``word.dic``, ``token_embedder.pkl``, ``encoder.pkl``);
 8. the name of a published model (``allennlp-en-original``, ``efml-de``; ``python -m spacy_elmo models``),
    when no file of that name exists: its native copy in the user cache (:mod:`spacy_elmo.published`),
    downloaded, verified and converted on first use;
@@ -39,7 +40,7 @@ from .layout import PIPELINE_BILM_DIR, PIPELINE_CONFIG_NAME, PIPELINE_META_NAME,
 
 PathLike = Union[str, Path]
 
-KINDS = ("packaged", "native", "run", "spacy", "original", "published")
+KINDS = ("packaged", "native", "run", "spacy", "original", "published", "elmoformanylangs")
 
 
 class Names(NamedTuple):
@@ -77,6 +78,12 @@ class Weights:
     component: Optional[str] = None
     name: Optional[str] = None  # the packaged model's name, or the installed pipeline package's
 
+    def read_options(self):
+        """The architecture (``BiLMOptions``), read without the weights (any kind, ELMoForManyLangs folders too)."""
+        from .bilm.loading import read_options
+
+        return read_options(self.bilm_dir if self.bilm_dir is not None else self.options_file)  # type: ignore[arg-type]
+
     def options_path(self) -> Path:
         """The options file (the architecture), readable without the weights."""
         from .layout import OPTIONS_NAME
@@ -108,6 +115,8 @@ class Weights:
         return [self.folder]
 
     def describe(self) -> str:
+        if self.kind == "elmoformanylangs":
+            return f"the ELMoForManyLangs model {self.bilm_dir}"
         if self.kind == "packaged":
             return f"the packaged model {self.name} ({self.bilm_dir})"
         if self.kind == "published":
@@ -225,6 +234,7 @@ def _original_pair(options: Path, weights: Path, names: Names) -> Weights:
 
 
 def _resolve_path(path: Path, given: str, names: Names) -> Weights:
+    from .bilm.io_elmoformanylangs import is_elmoformanylangs_dir
     from .bilm.io_native import is_native_dir
     from .bilm.loading import find_original_files
 
@@ -244,13 +254,16 @@ def _resolve_path(path: Path, given: str, names: Names) -> Weights:
         return Weights("run", given, bilm_dir=path / RUN_MODEL_DIR)
     if is_spacy_pipeline_dir(path):
         return _pipeline(path, given, names)
+    if is_elmoformanylangs_dir(path):
+        return Weights("elmoformanylangs", given, bilm_dir=path)
     pair = find_original_files(path)
     if pair is not None:
         return Weights("original", given, options_file=pair[0], weight_file=pair[1])
     raise ElmoError(
         f"{names.weights} {path} holds neither a native model (options.json + weights.safetensors), nor a pretraining "
         f"run (model/), nor a saved spaCy pipeline with an 'elmo' component (config.cfg + meta.json), nor one original "
-        f"options.json + .hdf5 pair."
+        f"options.json + .hdf5 pair, nor an ELMoForManyLangs model (config.json, char.dic, word.dic, token_embedder.pkl, "
+        f"encoder.pkl)."
     )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy
 import torch
@@ -22,13 +22,14 @@ from torch import nn
 from ..layer_choice import LayerChoice, parse_layers, select_layers
 from .batching import DEFAULT_BATCH_SIZE, cut_batches
 from .char_cnn import CharCNN
-from .characters import add_sentence_boundaries, lengths_of, sentences_to_char_ids
+from .characters import ByteVocabulary, CharacterVocabulary, lengths_of
 from .fast.batched_lstm import BatchedSettings, run_bilstm
 from .fast.char_cnn import fast_char_cnn
 from .fast.packed_lstm import fast_bilstm
 from .fast.threads import inference_thread_count
 from .io_native import save_native
 from .lstm import BiLstmStack, State
+from ..errors import OptionsError
 from .options import BiLMOptions
 from .fast.precision import ProductSizes, check_precision, compute_dtype
 from .token_cache import TokenCache
@@ -81,10 +82,13 @@ class BiLM(nn.Module):
     fast_inference: bool = True
     _precision: str = "fp32"
 
-    def __init__(self, options: BiLMOptions, dropout: float = 0.0):
+    def __init__(self, options: BiLMOptions, dropout: float = 0.0, vocabulary: Optional[CharacterVocabulary] = None):
         super().__init__()
         self.options = options
-        self.char_cnn = CharCNN(options)
+        #: Tokens to rows of ids (``characters``): the byte vocabulary of the original ELMo unless the
+        #: options name another kind, whose dictionaries then come with the weights.
+        self.vocabulary = _vocabulary_for(options, vocabulary)
+        self.char_cnn = CharCNN(options, self.vocabulary)
         self.lstm = BiLstmStack(options, dropout=dropout)
         #: How the LSTM stack runs with grad: the reference step loop (``impl="loop"``) or
         #: ``fast.batched_lstm`` (same numbers up to float rounding, far fewer kernels; the trainer's
@@ -169,7 +173,7 @@ class BiLM(nn.Module):
 
     def forward(self, char_ids: torch.Tensor, stateful: bool = False) -> BiLMOutput:
         """``[B, T, C]`` ids of sentences (no boundaries) -> all layers per token."""
-        raw = self._run(add_sentence_boundaries(char_ids), stateful, boundaries_dropped=True)
+        raw = self._run(self.vocabulary.add_sentence_boundaries(char_ids), stateful, boundaries_dropped=True)
         layers = raw.layers()[:, :, 1:-1]
         lengths = raw.lengths - 2
         # The end-of-sentence token of shorter rows sits inside [1:-1]; zero it out.
@@ -230,7 +234,8 @@ class BiLM(nn.Module):
         return self.char_cnn.projection.weight.device
 
     def char_ids(self, sentences: Sequence[Sequence[str]]) -> torch.Tensor:
-        return sentences_to_char_ids(sentences, self.options.max_characters_per_token).to(self.device)
+        """``[B, T, vocabulary.width]`` ids of the tokens (no boundaries), on the model's device."""
+        return self.vocabulary.sentences_to_ids(sentences).to(self.device)
 
     @torch.inference_mode()
     def embed_sentences(
@@ -279,5 +284,33 @@ class BiLM(nn.Module):
         return self.embed_sentences([tokens], layers=layers)[0]
 
     def save(self, model_dir: Union[str, Path], half: bool = False) -> None:
-        """Write the native format: ``options.json`` + ``weights.safetensors`` in ``model_dir``."""
+        """Write the native format: ``options.json`` + ``weights.safetensors`` (+ the dictionaries of a
+        dictionary vocabulary) in ``model_dir``."""
         save_native(self, model_dir, half=half)
+
+
+def state_shapes(options: BiLMOptions, vocabulary: Optional[CharacterVocabulary] = None) -> Dict[str, Tuple[int, ...]]:
+    """Every tensor of a ``BiLM(options)``'s state dict and its shape, computed without allocating
+    (on the meta device): what a loader checks a weight file against before building the model."""
+    with torch.device("meta"):
+        model = BiLM(options, vocabulary=vocabulary)
+    return {name: tuple(value.shape) for name, value in model.state_dict().items()}
+
+
+def _vocabulary_for(options: BiLMOptions, vocabulary: Optional[CharacterVocabulary]) -> CharacterVocabulary:
+    """The given vocabulary, checked against the options' sizes, or the byte one they describe."""
+    if vocabulary is None:
+        if options.vocabulary != "bytes":
+            raise OptionsError(
+                f"These options describe a {options.vocabulary} character vocabulary, whose dictionaries come with the "
+                "weights: load the model with spacy_elmo.bilm.load_bilm(model_dir), not BiLM(options)."
+            )
+        return ByteVocabulary(options.max_characters_per_token)
+    found = (vocabulary.kind, vocabulary.n_char_rows, vocabulary.n_word_rows, vocabulary.max_chars)
+    wanted = (options.vocabulary, options.char_embedding_rows, options.n_words, options.max_characters_per_token)
+    if found != wanted:
+        raise OptionsError(
+            f"The character vocabulary ({vocabulary!r}: kind, character rows, word rows, characters per token {found}) does "
+            f"not match the options ({wanted}); the dictionaries do not belong to these weights."
+        )
+    return vocabulary

@@ -1,7 +1,8 @@
 """Bounded LRU cache of token vectors (char CNN + highways + projection) for inference.
 
-Layer 0 of ELMo depends only on a token's characters, and most tokens of real text are
-repeats, so each distinct token is computed once. Keys are the token's character ids, so the
+Layer 0 of ELMo depends only on a token's characters (and, for a model with a word embedding, its
+word id), and most tokens of real text are repeats, so each distinct token is computed once. Keys are
+the token's row of ids in the biLM's vocabulary (``characters``), so the
 cache serves ``embed_sentences``, ``bilm(ids)`` and ``token_embedding`` alike. Vectors live in
 one preallocated slab (grown by doubling up to ``max_mb``) so a batch is gathered with a single
 index, not thousands of small tensors. Any change of the weights (in-place update, load,
@@ -114,6 +115,7 @@ class TokenCache:
 
 
 def _row_keys(char_ids: torch.Tensor) -> List[bytes]:
-    """One hashable key per row of ``[N, C]`` ids (ids fit in int16)."""
-    rows = numpy.ascontiguousarray(char_ids.to(torch.int16).cpu().numpy())
-    return rows.view(numpy.dtype((numpy.void, rows.shape[1] * 2))).ravel().tolist()
+    """One hashable key per row of ``[N, C]`` ids. int32: a dictionary vocabulary's ids (an
+    ELMoForManyLangs word id, a CJK character's) go past int16."""
+    rows = numpy.ascontiguousarray(char_ids.to(torch.int32).cpu().numpy())
+    return rows.view(numpy.dtype((numpy.void, rows.shape[1] * 4))).ravel().tolist()

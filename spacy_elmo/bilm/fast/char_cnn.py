@@ -1,7 +1,8 @@
 """Inference-only character CNN that convolves only the windows that can differ between tokens.
 
-A token of n bytes fills positions ``0..n+1`` (begin-of-word, bytes, end-of-word); every later
-position holds the padding character, whose embedding is a real (non-zero) row. A window made
+A token of n characters fills positions ``0..n+1`` (begin-of-word, characters, end-of-word); every
+later position holds the padding character (the vocabulary's ``pad_id``: a byte model's and an
+ELMoForManyLangs dictionary's differ), whose embedding is a real (non-zero) row. A window made
 only of padding therefore gives the same value for every token: one constant per filter. So
 max-over-time = max(windows touching real characters, that constant), and only the first
 ``n + 2`` windows need a convolution. Tokens are grouped by length so each group convolves
@@ -13,24 +14,23 @@ Tokens too long to have a pure-padding window for every filter take the exact pa
 from __future__ import annotations
 
 import weakref
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 
 from ..char_cnn import CharCNN
-from ..characters import PAD_CHAR
 from ..token_cache import parameters_fingerprint
 from . import onednn
 
-PAD_ID = PAD_CHAR + 1  # after the +1 shift
 # Upper ends of the length groups (characters incl. begin/end-of-word): few groups, little waste.
 GROUP_EDGES = (5, 7, 9, 11, 13, 16, 20, 26, 34)
 
 
-def real_widths(char_ids: torch.Tensor) -> torch.Tensor:
-    """``[N, C]`` -> index after the last non-padding character of each token."""
+def real_widths(char_ids: torch.Tensor, pad_id: int) -> torch.Tensor:
+    """``[N, C]`` -> index after the last non-padding character of each token (``pad_id``: the
+    vocabulary's padding character)."""
     positions = torch.arange(1, char_ids.shape[1] + 1, device=char_ids.device)
-    return ((char_ids != PAD_ID) * positions).amax(dim=1)
+    return ((char_ids != pad_id) * positions).amax(dim=1)
 
 
 def stacked_filters(cnn: CharCNN) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -78,13 +78,16 @@ def _pooled_group(
     return torch.maximum(windows.amax(dim=1), padding)
 
 
-def fast_char_cnn(cnn: CharCNN, char_ids: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Drop-in for ``cnn(char_ids)`` (``[N, C]`` ids of real tokens) at inference. ``dtype=torch.bfloat16``:
-    the filter, highway and projection products in bf16 (``onednn.linear``); the rest stays float32."""
+def fast_char_cnn(cnn: CharCNN, ids: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Drop-in for ``cnn(ids)`` (``[N, width]`` rows of real tokens, in ``cnn.vocabulary``'s ids) at inference.
+    ``dtype=torch.bfloat16``: the filter, highway and projection products in bf16 (``onednn.linear``); the
+    rest stays float32."""
+    char_ids, word_ids = cnn.split_ids(ids)
+    pad_id = cnn.vocabulary.pad_id
     max_chars = char_ids.shape[1]
     widest = max(conv.kernel_size[0] for conv in cnn.conv_layers)
     limit = max_chars - widest  # longest real width with a pure-padding window for every filter
-    widths = real_widths(char_ids)
+    widths = real_widths(char_ids, pad_id)
     long_rows = widths > limit
     features = char_ids.new_empty(char_ids.shape[0], cnn.options.n_filters, dtype=cnn.projection.weight.dtype)
     if long_rows.any():
@@ -92,7 +95,7 @@ def fast_char_cnn(cnn: CharCNN, char_ids: torch.Tensor, dtype: torch.dtype = tor
     short = (~long_rows).nonzero().squeeze(1)
     if short.numel():
         weight, bias = _stacked_rows(cnn)
-        pad_window = cnn.char_embedding.weight[PAD_ID].repeat(widest)
+        pad_window = cnn.char_embedding.weight[pad_id].repeat(widest)
         padding = torch.addmm(bias[None], pad_window[None], weight.t())[0]
         edges = [e for e in GROUP_EDGES if e < limit] + [limit]
         group = torch.bucketize(widths[short], torch.tensor(edges, device=char_ids.device))
@@ -101,7 +104,7 @@ def fast_char_cnn(cnn: CharCNN, char_ids: torch.Tensor, dtype: torch.dtype = tor
             width = int(widths[rows].max())
             embedded = cnn.char_embedding(char_ids[rows, : width + widest - 1])
             features[rows] = _pooled_group(embedded, width, weight, bias, padding, dtype)
-    return _after_pooling(cnn, features, dtype)
+    return _after_pooling(cnn, features, word_ids, dtype)
 
 
 def _exact_pooled(cnn: CharCNN, char_ids: torch.Tensor) -> torch.Tensor:
@@ -109,8 +112,8 @@ def _exact_pooled(cnn: CharCNN, char_ids: torch.Tensor) -> torch.Tensor:
     return torch.cat([conv(embedded).amax(dim=-1) for conv in cnn.conv_layers], dim=-1)
 
 
-def _after_pooling(cnn: CharCNN, features: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+def _after_pooling(cnn: CharCNN, features: torch.Tensor, word_ids: Optional[torch.Tensor], dtype: torch.dtype) -> torch.Tensor:
     x = cnn.activation(features)
     for highway in cnn.highway_layers:
         x = highway.combine(onednn.linear(x, highway.linear.weight, highway.linear.bias, dtype), x)
-    return onednn.linear(x, cnn.projection.weight, cnn.projection.bias, dtype)
+    return onednn.linear(cnn.with_words(x, word_ids), cnn.projection.weight, cnn.projection.bias, dtype)
