@@ -35,6 +35,15 @@ PIPELINE_META_NAME = "meta.json"
 COMPONENT_CFG_NAME = "cfg"  # the component's own settings file
 PIPELINE_BILM_DIR = "bilm"  # <pipeline>/<component>/bilm: the component's biLM, a model directory
 
+# -- the cache of published models (spacy_elmo.published), below the user cache ----------------------
+PUBLISHED_CACHE_DIR = "models"  # cache_subdir("models"): NAME.lock and NAME/ per model
+PUBLISHED_MANIFEST_NAME = "manifest.json"  # NAME/manifest.json, written last: NAME/native is whole
+PUBLISHED_PINS_NAME = "pins.json"  # NAME/pins.json: the sha256 of each unpinned file as first downloaded
+PUBLISHED_NATIVE_DIR = "native"  # NAME/native: the converted model directory
+PUBLISHED_DOWNLOAD_DIR = "download"  # NAME/download: downloads (FILE.part while they arrive), hand-placed files
+PUBLISHED_UNPACKED_DIR = "unpacked"  # NAME/unpacked: an archive's contents while it is converted
+DOWNLOAD_PART_SUFFIX = ".part"  # FILE.part: a download that is not complete and verified yet
+
 # -- a bulk embedding run (spacy_elmo.application.embedding_io) --------------------------------------
 PARTIAL_SUFFIX = ".partial"  # OUTPUT.partial/: the run's finished chunks until OUTPUT is whole
 PARTIAL_MANIFEST_NAME = "manifest.json"  # the run's settings and input, to resume only the same run

@@ -7,7 +7,8 @@ or a packaged model, so every caller that names weights gets these names too.
 """
 from __future__ import annotations
 
-from .cache import OFFLINE_ENV, ensure_model, is_cached, model_dir, models_root, offline, pin_state, UnknownModelError
+from .cache import OFFLINE_ENV, is_cached, model_dir, models_root, offline, pin_state
+from .resolve import UnknownModelError, ensure_model
 from .errors import (
     ArchiveError, DiskSpaceError, DownloadError, ModelUnavailableError, NetworkError, OfflineError, RegistryError,
     VerificationError,

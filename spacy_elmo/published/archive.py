@@ -15,6 +15,8 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Iterator, List, Tuple
 
+from ..atomic import atomic_path
+from ..layout import OPTIONS_NAME
 from .errors import ArchiveError
 
 MAX_UNPACKED_BYTES = 32 << 30  # no published ELMo model comes near this
@@ -110,7 +112,9 @@ def _extract(archive: Path, dest: Path, max_bytes: int) -> None:
     def copy(source, target: Path) -> None:
         nonlocal written
         target.parent.mkdir(parents=True, exist_ok=True)
-        with open(target, "xb") as out:
+        if target.exists():
+            raise ArchiveError(f"{archive.name} holds {target.relative_to(root)} twice; refused.")
+        with atomic_path(target, unique=True) as tmp, open(tmp, "xb") as out:
             for block in iter(lambda: source.read(CHUNK), b""):
                 written += len(block)
                 if written > max_bytes:
@@ -134,11 +138,11 @@ def _extract(archive: Path, dest: Path, max_bytes: int) -> None:
                 if member.isdir():
                     target.mkdir(parents=True, exist_ok=True)
                     continue
-                source = tf.extractfile(member)
-                if source is None:  # pragma: no cover - checked as not a regular file above
+                data = tf.extractfile(member)
+                if data is None:  # pragma: no cover - checked as not a regular file above
                     raise ArchiveError(f"{archive.name}: {member.name!r} has no data.")
-                with source:
-                    copy(source, target)
+                with data:
+                    copy(data, target)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, FileExistsError) as err:
         raise ArchiveError(f"{archive} cannot be unpacked ({err}); delete it and download again.") from err
 
@@ -155,7 +159,7 @@ def find_model_folder(root: Path, fmt: str, subfolder=None) -> Path:
     wanted = _looks_like(fmt)
     found: List[Path] = [folder for folder in [root, *sorted(p for p in root.rglob("*") if p.is_dir())] if wanted(folder)]
     if len(found) != 1:
-        what = ("an options .json + one .hdf5" if fmt == "allennlp" else "config.json + char.dic")
+        what = ("an options .json + one .hdf5" if fmt == "allennlp" else "an ELMoForManyLangs model")
         raise ArchiveError(
             f"The archive holds {'no' if not found else len(found)} folder(s) with {what}"
             + (f" ({', '.join(str(f.relative_to(root)) for f in found)})" if found else "")
@@ -166,14 +170,16 @@ def find_model_folder(root: Path, fmt: str, subfolder=None) -> Path:
 
 def _looks_like(fmt: str):
     if fmt == "elmoformanylangs":
-        return lambda folder: (folder / "config.json").is_file() and (folder / "char.dic").is_file()
+        from ..bilm.io_elmoformanylangs import is_elmoformanylangs_dir
+
+        return is_elmoformanylangs_dir
     return lambda folder: original_pair(folder) is not None
 
 
 def original_pair(folder: Path):
-    """(options .json, weights .hdf5) of a folder of original files: exactly one .hdf5, and ``options.json``
+    """(options .json, weights .hdf5) of a folder of original files: exactly one .hdf5, and options.json
     or else exactly one .json; None if the folder is not such a pair."""
     hdf5 = sorted(folder.glob("*.hdf5"))
     jsons = sorted(folder.glob("*.json"))
-    options = folder / "options.json" if (folder / "options.json").is_file() else (jsons[0] if len(jsons) == 1 else None)
+    options = folder / OPTIONS_NAME if (folder / OPTIONS_NAME).is_file() else (jsons[0] if len(jsons) == 1 else None)
     return (options, hdf5[0]) if options is not None and len(hdf5) == 1 else None

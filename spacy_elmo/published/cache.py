@@ -1,5 +1,4 @@
-"""The cache of published models, and the one question the rest of the package asks: "where are the native
-files for this name?" (:func:`ensure_model`), fetching, verifying and converting them the first time.
+"""The cache of published models: where each model's files are, its manifest, its pins, its lock.
 
 Layout, below ``spacy_elmo.user_cache.cache_subdir("models")``::
 
@@ -13,8 +12,8 @@ Layout, below ``spacy_elmo.user_cache.cache_subdir("models")``::
                             files go here too
     NAME/unpacked/          an archive's contents while it is converted
 
-On every use the native files are checked against the sha256 in the manifest (once per process and file).
-``SPACY_ELMO_OFFLINE=1`` never touches the network: a model that is not cached is an :class:`OfflineError`.
+:func:`spacy_elmo.published.resolve.ensure_model` answers from here. On every use the native files are checked against the sha256 in the manifest (once per process and file).
+``SPACY_ELMO_OFFLINE=1`` never touches the network (:func:`offline`).
 """
 from __future__ import annotations
 
@@ -27,17 +26,15 @@ from pathlib import Path
 from typing import Dict, Iterable, Optional, Tuple
 
 from ..atomic import write_text
-from ..user_cache import CACHE_ENV, cache_subdir
-from .errors import ModelUnavailableError, NetworkError, OfflineError, VerificationError
-from .registry import Entry, close_names, load_registry
+from ..layout import (
+    PUBLISHED_CACHE_DIR, PUBLISHED_DOWNLOAD_DIR, PUBLISHED_MANIFEST_NAME, PUBLISHED_NATIVE_DIR, PUBLISHED_PINS_NAME,
+    PUBLISHED_UNPACKED_DIR,
+)
+from ..user_cache import cache_subdir
+from .errors import VerificationError
+from .registry import Entry
 
 OFFLINE_ENV = "SPACY_ELMO_OFFLINE"
-CACHE_SUBDIR = "models"
-MANIFEST_NAME = "manifest.json"
-PINS_NAME = "pins.json"
-NATIVE_DIR = "native"
-DOWNLOAD_DIR = "download"
-UNPACKED_DIR = "unpacked"
 MANIFEST_VERSION = 1
 
 _verified: Dict[Tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256 checked in this process
@@ -48,7 +45,7 @@ def offline() -> bool:
 
 
 def models_root() -> Path:
-    return cache_subdir(CACHE_SUBDIR)
+    return cache_subdir(PUBLISHED_CACHE_DIR)
 
 
 def model_dir(name: str) -> Path:
@@ -70,7 +67,7 @@ def read_json(path: Path) -> Optional[dict]:
 def cached_manifest(entry: Entry) -> Optional[dict]:
     """The manifest of a complete cached copy of ``entry`` from the same URLs, or None (not cached, or cached
     from other URLs: a registry that now names other files gets them)."""
-    manifest = read_json(model_dir(entry.name) / MANIFEST_NAME)
+    manifest = read_json(model_dir(entry.name) / PUBLISHED_MANIFEST_NAME)
     if manifest is None or manifest.get("version") != MANIFEST_VERSION:
         return None
     downloads = manifest.get("downloads")
@@ -78,7 +75,7 @@ def cached_manifest(entry: Entry) -> Optional[dict]:
         f: s.url for f, s in entry.downloads.items()
     }:
         return None
-    native = model_dir(entry.name) / NATIVE_DIR
+    native = model_dir(entry.name) / PUBLISHED_NATIVE_DIR
     if not isinstance(manifest.get("native"), dict) or not all((native / f).is_file() for f in manifest["native"]):
         return None
     return manifest
@@ -90,7 +87,7 @@ def is_cached(entry: Entry) -> bool:
 
 def pins(entry: Entry) -> Dict[str, str]:
     """URL -> sha256 recorded on first download, for this entry's files that no publisher pins."""
-    data = read_json(model_dir(entry.name) / PINS_NAME) or {}
+    data = read_json(model_dir(entry.name) / PUBLISHED_PINS_NAME) or {}
     return {url: value for url, value in data.items() if isinstance(value, str) and url in entry.urls}
 
 
@@ -110,7 +107,7 @@ def verify_native(entry: Entry, manifest: dict) -> Path:
     """The native folder, after checking each file against the manifest's sha256 (each once per process)."""
     from .download import file_hashes
 
-    native = model_dir(entry.name) / NATIVE_DIR
+    native = model_dir(entry.name) / PUBLISHED_NATIVE_DIR
     for file_name, recorded in manifest["native"].items():
         path = native / file_name
         stat = path.stat()
@@ -126,62 +123,6 @@ def verify_native(entry: Entry, manifest: dict) -> Path:
             )
         _verified[key] = found
     return native
-
-
-# -- the one question --------------------------------------------------------------------------------
-def ensure_model(name: str, progress: bool = True, force: bool = False, entries: Optional[Dict[str, Entry]] = None) -> Path:
-    """The native model folder for the published model ``name``: from the cache (verified), or downloaded,
-    verified, converted and cached first. ``force`` fetches it again (the recorded pins still apply)."""
-    entries = entries if entries is not None else load_registry()
-    entry = entries.get(name)
-    if entry is None:
-        close = close_names(name, entries)
-        raise UnknownModelError(
-            f"No published ELMo model is called {name!r}"
-            + (f" (did you mean {', '.join(close)}?)" if close else "")
-            + "; `python -m spacy_elmo models` lists them."
-        )
-    if not force:
-        manifest = cached_manifest(entry)
-        if manifest is not None:
-            return verify_native(entry, manifest)
-    if offline() and not _all_downloaded(entry):
-        raise OfflineError(_unavailable_message(entry, f"{OFFLINE_ENV} is set (offline), and it is not in the cache"))
-    from .fetch import build
-
-    with model_lock(entry.name, progress):
-        manifest = None if force else cached_manifest(entry)  # another process may have made it meanwhile
-        if manifest is not None:
-            return verify_native(entry, manifest)
-        try:
-            return build(entry, progress=progress, force=force)
-        except NetworkError as err:
-            raise NetworkError(_unavailable_message(entry, f"the network failed: {err}")) from err
-
-
-class UnknownModelError(ModelUnavailableError, KeyError):
-    """No registry entry has this name."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0]) if self.args else ""
-
-
-def _all_downloaded(entry: Entry) -> bool:
-    """Every file is in NAME/download/ (hand-placed, or a download that finished before a conversion failed)."""
-    folder = model_dir(entry.name) / DOWNLOAD_DIR
-    return all((folder / file_name).is_file() for file_name in entry.downloads)
-
-
-def _unavailable_message(entry: Entry, why: str) -> str:
-    folder = model_dir(entry.name)
-    files = ", ".join(f"{url} -> {folder / DOWNLOAD_DIR / file_name}" for file_name, url in
-                      ((f, s.url) for f, s in entry.downloads.items()))
-    return (
-        f"The published ELMo model {entry.name} cannot be used: {why}. Either download it where there is a network "
-        f"(python -m spacy_elmo download {entry.name}, e.g. on a cluster's login node) and copy the folder {folder} "
-        f"into this machine's cache ({models_root()}; {CACHE_ENV} chooses it), or fetch the files by hand ({files}) "
-        f"and run `python -m spacy_elmo download {entry.name}` to verify and convert them without the network."
-    )
 
 
 class model_lock:
@@ -209,8 +150,12 @@ class model_lock:
 
 
 def write_manifest(entry: Entry, downloads: Dict[str, Dict[str, object]], native: Dict[str, str]) -> None:
-    from .. import __version__
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
+        installed = version("spacy-elmo")
+    except PackageNotFoundError:  # a checkout that is not installed
+        installed = "unknown"
     manifest = {
         "version": MANIFEST_VERSION,
         "name": entry.name,
@@ -219,14 +164,14 @@ def write_manifest(entry: Entry, downloads: Dict[str, Dict[str, object]], native
         "registry": entry.origin,
         "downloads": downloads,
         "native": native,
-        "spacy_elmo": __version__,
+        "spacy_elmo": installed,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    write_text(model_dir(entry.name) / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
+    write_text(model_dir(entry.name) / PUBLISHED_MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
 
 
 def write_pins(entry: Entry, recorded: Dict[str, str]) -> None:
-    path = model_dir(entry.name) / PINS_NAME
+    path = model_dir(entry.name) / PUBLISHED_PINS_NAME
     data = read_json(path) or {}
     data.update(recorded)
     write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")

@@ -9,7 +9,6 @@ expected is renamed to ``TARGET``, so a file without ``.part`` is always whole. 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shutil
 import time
@@ -19,9 +18,11 @@ from http.client import HTTPException
 from pathlib import Path
 from typing import Dict, Optional
 
+from ..atomic import atomic_path
+from ..layout import DOWNLOAD_PART_SUFFIX
+from ..progress import progress_bar
 from .errors import DiskSpaceError, DownloadError, NetworkError, VerificationError
 
-PART_SUFFIX = ".part"
 CHUNK = 1 << 20
 TIMEOUT_S = 60.0
 RETRIES = 5  # tries in a row that bring no new bytes
@@ -77,7 +78,7 @@ def fetch(
     A hash mismatch deletes the ``.part`` (a resume would only repeat it) and raises.
     """
     target = Path(target)
-    part = target.with_name(target.name + PART_SUFFIX)
+    part = target.with_name(target.name + DOWNLOAD_PART_SUFFIX)
     target.parent.mkdir(parents=True, exist_ok=True)
     _transfer(url, part, size, progress, RETRIES if retries is None else retries, BACKOFF_S if backoff_s is None else backoff_s)
     try:
@@ -85,7 +86,8 @@ def fetch(
     except VerificationError:
         part.unlink(missing_ok=True)
         raise
-    os.replace(part, target)
+    with atomic_path(target, suffix=DOWNLOAD_PART_SUFFIX) as tmp:  # tmp is the verified .part: renamed onto target
+        assert tmp == part
     return sha256
 
 
@@ -144,16 +146,17 @@ def _one_try(url: str, part: Path, have: int, size: Optional[int], progress: boo
             if start != have:
                 part.unlink()
                 raise DownloadError(f"{url}: the server resumed at byte {start}, not {have}; starting again.")
-            mode = "ab"
         else:  # 200: the whole file (a server without Range support), so start from zero
-            have, mode = 0, "wb"
+            have = 0
+            part.unlink(missing_ok=True)
             total = int(length) if length and length.isdigit() else size
         if have == 0:
             needed = total if total is not None else size
             if needed:
                 check_free_space(part.parent, needed, f"Downloading {url}")
-        with open(part, mode) as out:
-            bar = _progress(url, total, have) if progress else None
+        with open(part, "ab") as out:  # append only: what arrived stays for the next try
+            bar = progress_bar(progress, every=0.5, total=total, initial=have, unit="B", unit_scale=True,
+                               unit_divisor=1024, desc=url.rsplit("/", 1)[-1][:40], leave=False)
             try:
                 for block in iter(lambda: response.read(CHUNK), b""):
                     out.write(block)
@@ -178,13 +181,6 @@ def _content_range(header: Optional[str]):
 def _content_range_total(header: Optional[str]) -> Optional[int]:
     match = re.match(r"bytes \*/(\d+)", header or "")
     return int(match.group(1)) if match else None
-
-
-def _progress(url: str, total: Optional[int], initial: int):
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024,
-                desc=url.rsplit("/", 1)[-1][:40], leave=False, mininterval=0.5)
 
 
 def _http_message(url: str, err: "urllib.error.HTTPError") -> str:

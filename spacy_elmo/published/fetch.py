@@ -2,27 +2,27 @@
 and write the manifest last. Called by :func:`spacy_elmo.published.cache.ensure_model` only."""
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Dict
 
+from ..atomic import TMP_SUFFIX, atomic_path
 from .archive import find_model_folder, unpack
 from .cache import (
-    DOWNLOAD_DIR, MANIFEST_NAME, NATIVE_DIR, PINS_NAME, UNPACKED_DIR, model_dir, offline, pins, remove_quietly,
+    PUBLISHED_DOWNLOAD_DIR, PUBLISHED_MANIFEST_NAME, PUBLISHED_NATIVE_DIR, PUBLISHED_PINS_NAME, PUBLISHED_UNPACKED_DIR, model_dir, offline, pins, remove_quietly,
     write_manifest, write_pins,
 )
 from .convert import convert_to_native
 from .download import check_free_space, check_hashes, fetch, file_hashes
-from .errors import OfflineError, VerificationError
+from .errors import OfflineError
 from .registry import Entry, Source
 
 
 def build(entry: Entry, progress: bool = True, force: bool = False) -> Path:
     folder = model_dir(entry.name)
-    downloads_dir = folder / DOWNLOAD_DIR
-    native = folder / NATIVE_DIR
-    remove_quietly([folder / MANIFEST_NAME])  # from here until the end, the copy is not complete
+    downloads_dir = folder / PUBLISHED_DOWNLOAD_DIR
+    native = folder / PUBLISHED_NATIVE_DIR
+    remove_quietly([folder / PUBLISHED_MANIFEST_NAME])  # from here until the end, the copy is not complete
     if force:
         remove_quietly([native])
     downloads_dir.mkdir(parents=True, exist_ok=True)
@@ -50,7 +50,7 @@ def build(entry: Entry, progress: bool = True, force: bool = False) -> Path:
     if new_pins:
         write_pins(entry, new_pins)
     if entry.archive is not None:
-        unpacked = folder / UNPACKED_DIR
+        unpacked = folder / PUBLISHED_UNPACKED_DIR
         remove_quietly([unpacked])
         unpack(downloads_dir / next(iter(entry.downloads)), unpacked)
         source_dir = find_model_folder(unpacked, entry.format, entry.subfolder)
@@ -58,14 +58,12 @@ def build(entry: Entry, progress: bool = True, force: bool = False) -> Path:
         source_dir = downloads_dir
     if progress:
         print(f"Converting {entry.name} to the native format...", file=sys.stderr)
-    building = folder / (NATIVE_DIR + ".tmp")
-    remove_quietly([building])
-    convert_to_native(entry, source_dir, building)
-    remove_quietly([native])
-    os.replace(building, native)
+    remove_quietly([native, folder / (PUBLISHED_NATIVE_DIR + TMP_SUFFIX)])
+    with atomic_path(native) as building:  # converted into native.tmp, renamed to native when whole
+        convert_to_native(entry, source_dir, building)
     native_hashes = {p.name: file_hashes(p)["sha256"] for p in sorted(native.iterdir()) if p.is_file()}
     write_manifest(entry, done, native_hashes)
-    remove_quietly([downloads_dir, folder / UNPACKED_DIR])  # the native copy is what is used; pins.json keeps the hashes
+    remove_quietly([downloads_dir, folder / PUBLISHED_UNPACKED_DIR])  # the native copy is what is used; pins.json keeps the hashes
     return native
 
 
@@ -79,7 +77,7 @@ def _expected(entry: Entry, source: Source, recorded: Dict[str, str]):
     if source.url in recorded:
         return {"sha256": recorded[source.url]}, (
             f"It is not the file first downloaded for {entry.name} (its sha256 was recorded then, in "
-            f"{model_dir(entry.name) / PINS_NAME}): the server now sends other bytes. If the publisher replaced the "
+            f"{model_dir(entry.name) / PUBLISHED_PINS_NAME}): the server now sends other bytes. If the publisher replaced the "
             "file on purpose, delete that pins.json and download again; otherwise do not trust this source."
         )
     return {}, ""

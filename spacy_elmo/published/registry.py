@@ -29,6 +29,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from ..layout import DOWNLOAD_PART_SUFFIX
 from .errors import RegistryError
 
 REGISTRY_ENV = "SPACY_ELMO_REGISTRY"
@@ -99,8 +100,8 @@ class Entry:
         """Total bytes to download, where the registry states them."""
         if self.size is not None:
             return self.size
-        sizes = [source.size for source in self.downloads.values()]
-        return sum(sizes) if sizes and all(s is not None for s in sizes) else None  # type: ignore[misc]
+        sizes = [source.size for source in self.downloads.values() if source.size is not None]
+        return sum(sizes) if sizes and len(sizes) == len(self.downloads) else None
 
     @property
     def publisher_pin(self) -> Optional[str]:
@@ -189,7 +190,7 @@ def parse_entry(name: str, data: Any, origin: str) -> Entry:
         if not isinstance(data["files"], dict) or not data["files"]:
             raise bad("'files' must be a non-empty object: file name -> {url, sha256?}.")
         for file_name, value in data["files"].items():
-            if not FILE_NAME_PATTERN.match(file_name) or file_name.endswith(".part"):
+            if not FILE_NAME_PATTERN.match(file_name) or file_name.endswith(DOWNLOAD_PART_SUFFIX):
                 raise bad(f"file name {file_name!r} must be a plain file name (no folders, no leading dot, not .part).")
             files[file_name] = _source(value, f"'files'.{file_name}", bad)
         suffixes = sorted(Path(f).suffix for f in files)
