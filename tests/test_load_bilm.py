@@ -1,0 +1,52 @@
+"""Issue 28, item 2: ``spacy_elmo.load_bilm`` takes every name the component and ``--model`` take (through the one
+resolver), ``load_bilm()`` is the packaged default, and the old ``load_bilm(options, weights)`` still works."""
+import shutil
+
+import numpy
+import pytest
+
+from spacy_elmo import load_bilm
+from spacy_elmo.errors import WeightFileError
+from spacy_elmo.weights import resolve_weights
+
+from tests.test_weights import original_dir, packaged, pipeline_dir  # noqa: F401 (fixtures)
+
+SENTENCE = ["The", "river", "bank", "."]
+
+
+def test_every_name_the_component_takes(tiny_model, packaged, pipeline_dir, original_dir, tmp_path):  # noqa: F811
+    run = tmp_path / "run"
+    shutil.copytree(tiny_model, run / "model")
+    expected = resolve_weights(tiny_model).load().embed_sentence(SENTENCE)
+    names = {
+        "packaged name": ("en_elmo_medium",),
+        "default": (),
+        "native dir": (tiny_model,),
+        "native dir as str": (str(tiny_model),),
+        "pretraining run": (run,),
+        "saved pipeline": (pipeline_dir,),
+        "original folder": (original_dir,),
+        "original pair": (original_dir / "options.json", original_dir / "lm_weights.hdf5"),
+    }
+    for label, args in names.items():
+        bilm = load_bilm(*args)
+        assert not bilm.training and bilm.precision == "fp32", label
+        numpy.testing.assert_allclose(bilm.embed_sentence(SENTENCE), expected, atol=1e-6, err_msg=label)
+    assert load_bilm(tiny_model, precision="auto").precision == "auto"
+
+
+def test_the_packaged_default_without_arguments():
+    bilm = load_bilm()
+    assert bilm.options.output_dim == resolve_weights(None).load().options.output_dim
+    assert bilm.embed_sentence(SENTENCE, layers="top").shape == (4, bilm.options.output_dim)
+
+
+def test_clear_errors(tmp_path, original_dir):  # noqa: F811
+    with pytest.raises(WeightFileError, match=r"No ELMo model named 'en_elmo_huge' \(load_bilm\(name\)\).*packaged models: en_elmo"):
+        load_bilm("en_elmo_huge")
+    with pytest.raises(WeightFileError, match="does not exist"):
+        load_bilm(tmp_path / "nothing" / "here")
+    with pytest.raises(WeightFileError, match=r"options file; give its .hdf5 weights"):
+        load_bilm(original_dir / "options.json")
+    with pytest.raises(WeightFileError, match="no such file"):
+        load_bilm(original_dir / "options.json", tmp_path / "missing.hdf5")
