@@ -19,7 +19,7 @@ from spacy_elmo.layers.splitting import SentenceSplitter, WindowSplitter
 TEXT = "The river bank was muddy. The bank raised its rates again!"
 
 
-# The documented defaults (README, "Using the component"), written out: not recomputed from ElmoSettings.
+# The documented defaults (docs/usage.md, "Using the component"), written out: not recomputed from ElmoSettings.
 DOCUMENTED_DEFAULTS = {
     "weights": None, "options_file": None, "weight_file": None, "frozen": True, "trainable_layers": None,
     "learn_rate_scale": 1.0, "stateful": False, "batch_size": 64, "max_batch_tokens": 4096,

@@ -1,6 +1,6 @@
 """Awkward text through spaCy's tokenizer and the 'elmo' component: a sensible result or a clear error.
 
-Documented results (README, "Bad input"):
+Documented results (docs/usage.md, "Bad input"):
 - empty doc: zero tokens, ``doc._.elmo`` is a zero vector; whitespace-only doc: one whitespace token with a vector;
 - whitespace tokens are embedded as their exact text (they are context for their neighbours, as in the
   original character vocabulary);
