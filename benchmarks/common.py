@@ -8,7 +8,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Dict, List
 
 import torch
 
@@ -119,29 +119,6 @@ def matmul_peak(threads: int, sizes=(512, 1024, 2048), seconds: float = 2.0, dty
             best = min(best, time.perf_counter() - start)
         rates.append(2 * n ** 3 / best / 1e9)
     return max(rates)
-
-
-def microseconds(fn: Callable[[], object], seconds: float = 0.3, clock: Callable[[], float] = time.perf_counter, warm_up: int = 10) -> float:
-    """Best of several timed batches of calls (robust to a shared machine's interruptions). ``clock``:
-    ``time.thread_time`` counts only this thread's CPU time, which other processes change far less
-    than wall time (with 1 intra-op thread all the work is in this thread)."""
-    for _ in range(warm_up):
-        fn()
-    calls = 1
-    while True:  # batch size that takes ~10 ms
-        start = clock()
-        for _ in range(calls):
-            fn()
-        if clock() - start > 0.01:
-            break
-        calls *= 2
-    best, end = float("inf"), time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        start = clock()
-        for _ in range(calls):
-            fn()
-        best = min(best, (clock() - start) / calls)
-    return best * 1e6
 
 
 def machine_description() -> str:

@@ -3,7 +3,7 @@
 WHY: PyTorch's CPU matmul goes to MKL, which on AMD CPUs reaches well under half of what the
 hardware does: at every fp32 shape of the published ELMo models (few or many rows, narrow or
 wide), oneDNN with weights laid out once runs the same product 2-2.6x faster on 1 or 2 threads
-(``benchmarks/matmul_routes.py``; e.g. [1000, 112] x [112, 2048]: 2.8 ms MKL vs 1.2 ms, 2 threads).
+(``benchmarks/results/matmul_routes.md``; e.g. [1000, 112] x [112, 2048]: 2.8 ms MKL vs 1.2 ms, 2 threads).
 Prepacked copies are cached per parameter and rebuilt whenever the parameter changes (version
 or storage), so they never go stale; they cost one extra copy of the weights they serve.
 """
