@@ -53,6 +53,9 @@ def test_a_name_resolves_like_any_model_and_the_listing_says_cached(server, regi
     chosen = resolve_weights("tiny-en")
     assert chosen.kind == "published" and chosen.name == "tiny-en"
     assert chosen.load().options.projection_dim > 0
+    import spacy_elmo
+
+    assert spacy_elmo.load_bilm("tiny-en").options.projection_dim == chosen.load().options.projection_dim
     row = next(line for line in cli("models").stdout.splitlines() if line.startswith("tiny-en "))
     assert " yes " in row and "sha256 recorded on first download" in row and "plain http" in row
 
