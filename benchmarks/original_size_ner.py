@@ -38,7 +38,7 @@ NER_CONFIG = ROOT / "configs" / "ner_elmo.cfg"
 TRACE_ENV = "ELMO_BENCH_TRACE"
 LOGGER_NAME = "spacy-elmo-bench.TimedLogger.v1"
 
-# AllenNLP's elmo_2x4096_512_2048cnn_2xhighway_options.json (the "original" model, also the 5.5B one).
+# AllenNLP's elmo_2x4096_512_2048cnn_2xhighway_options.json (the "original" model; also the shape of the one trained on 5.5B tokens).
 ORIGINAL_OPTIONS: Dict[str, Any] = {
     "lstm": {"use_skip_connections": True, "projection_dim": 512, "cell_clip": 3, "proj_clip": 3, "dim": 4096, "n_layers": 2},
     "char_cnn": {

@@ -57,7 +57,7 @@ class TrainingSettings:
     adaptive_cutoffs: List[int] = field(default_factory=lambda: [2000, 10000])
     adaptive_div_value: float = 4.0
     torch_threads: int = 1  # 0 = torch's default
-    # How the biLSTM runs with grad (spacy_elmo/bilm/batched_lstm.py): "batched" (both directions per
+    # How the biLSTM runs with grad (spacy_elmo/bilm/fast/batched_lstm.py): "batched" (both directions per
     # matmul) or "loop" (the step loop); the same numbers up to float rounding.
     lstm_impl: str = "batched"
     lstm_compile: bool = False  # fuse the LSTM's pointwise ops with torch.compile (needs a compiler)
