@@ -24,7 +24,6 @@ import numpy
 import torch
 from torch import nn
 
-from .bilm.characters import add_sentence_boundaries
 from .bilm.model import BiLM
 from .by_name import load_bilm
 from .errors import CharacterError, ElmoError
@@ -159,6 +158,12 @@ class Elmo(nn.Module):
         else:
             bilm = load_bilm(options_file, weight_file)
             bilm.requires_grad_(requires_grad)
+        if bilm.vocabulary.kind != "bytes":
+            raise ElmoError(
+                f"Elmo follows AllenNLP's contract, whose batch_to_ids gives UTF-8 byte ids, but this biLM reads its own "
+                f"character dictionary ({bilm.vocabulary!r}, e.g. an ELMoForManyLangs model): those ids would mean other "
+                "characters. Use bilm.embed_sentences(sentences) or the spaCy component instead."
+            )
         if bilm.options.max_characters_per_token != MAX_WORD_LENGTH:
             raise ElmoError(
                 f"Elmo: this biLM reads {bilm.options.max_characters_per_token} characters per token, but batch_to_ids "
@@ -225,7 +230,7 @@ class Elmo(nn.Module):
         try:
             with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
                 if with_markers:
-                    raw = self.bilm.run(add_sentence_boundaries(ids), stateful=self.stateful)
+                    raw = self.bilm.run(self.bilm.vocabulary.add_sentence_boundaries(ids), stateful=self.stateful)
                     mask = raw.mask
                     layers = raw.layers() * mask[None, :, :, None].to(raw.token_embedding.dtype)
                 else:

@@ -1,15 +1,19 @@
 """Issue 28, item 2: ``spacy_elmo.load_bilm`` takes every name the component and ``--model`` take (through the one
 resolver), ``load_bilm()`` is the packaged default, and the old ``load_bilm(options, weights)`` still works."""
+import json
 import shutil
 
 import numpy
 import pytest
 
-from spacy_elmo import load_bilm
-from spacy_elmo.errors import WeightFileError
+from spacy_elmo import Elmo, load_bilm
+from spacy_elmo.errors import ElmoError, WeightFileError
 from spacy_elmo.weights import resolve_weights
 
+from tests.helpers import REFERENCE, needs_shared
 from tests.test_weights import original_dir, packaged, pipeline_dir  # noqa: F401 (fixtures)
+
+EFML = REFERENCE / "elmoformanylangs"
 
 SENTENCE = ["The", "river", "bank", "."]
 
@@ -50,3 +54,18 @@ def test_clear_errors(tmp_path, original_dir):  # noqa: F811
         load_bilm(original_dir / "options.json")
     with pytest.raises(WeightFileError, match="no such file"):
         load_bilm(original_dir / "options.json", tmp_path / "missing.hdf5")
+
+
+@needs_shared(EFML)
+def test_an_elmoformanylangs_folder_by_name_and_the_sents2elmo_layers():
+    """docs/coming-from.md's table: output_layer=-1 is layers="average", -2 is "all", 0..2 are layer numbers."""
+    data = numpy.load(EFML / "reference_outputs.npz")
+    sentences = json.loads(str(data["sentences"]))
+    bilm = load_bilm(EFML / "tiny.model")
+    for i, got in enumerate(bilm.embed_sentences(sentences, layers="average")):
+        numpy.testing.assert_allclose(got, data[f"avg_{i}"], rtol=0, atol=1e-5)
+    for i, got in enumerate(bilm.embed_sentences(sentences, layers="all")):
+        numpy.testing.assert_allclose(got, data[f"all_{i}"], rtol=0, atol=1e-5)
+        numpy.testing.assert_allclose(bilm.embed_sentence(sentences[i], layers="1")[0], data[f"all_{i}"][1], rtol=0, atol=1e-5)
+    with pytest.raises(ElmoError, match="its own character dictionary"):
+        Elmo(EFML / "tiny.model", None, 1)  # AllenNLP's byte ids would mean other characters: refused, not wrong
