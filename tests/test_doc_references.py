@@ -103,3 +103,21 @@ def test_the_check_catches_a_moved_section(tmp_path):
     assert not any(h.startswith("When ELMo pays off") for h in headings(ROOT / "README.md"))
     assert CITATION.search("See README, 'Performance'.").group(2) == "Performance"
     assert slug("Memory: every cache and copy") == "memory-every-cache-and-copy"
+
+
+#: words a newcomer tripped on in the user-facing text (issue 28): jargon of the team, not of the reader
+JARGON = re.compile(r"\bmain job\b|\brooms?\b", re.I)
+
+
+def user_facing() -> List[Path]:
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted(ROOT.glob("projects/*/README.md")),
+            *sorted(ROOT.glob("spacy_elmo/models/*/MODEL_CARD.md")), *sorted(ROOT.glob("spacy_elmo/cli/*.py"))]
+
+
+def test_no_team_jargon_in_user_facing_text():
+    found = [f"{p.relative_to(ROOT)}: {m.group(0)!r}" for p in user_facing() for m in JARGON.finditer(p.read_text(encoding="utf-8"))]
+    assert not found, found
+
+
+def test_route_is_explained_where_the_docs_use_it():
+    assert "a *route* is one of several implementations" in (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
