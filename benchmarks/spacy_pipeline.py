@@ -8,8 +8,10 @@
     python benchmarks/spacy_pipeline.py --threads 2 [--model DIR] [--inference-threads auto|torch|N]
 
 This script imports torch before spacy_elmo, as ``import spacy`` does, so with the default
-``--inference-threads auto`` and no ``OMP_WAIT_POLICY=PASSIVE`` in the environment the biLM runs on one
-thread (``spacy_elmo.bilm.fast.threads``); ``torch`` uses ``--threads`` whatever OpenMP does.
+``--inference-threads auto`` and no ``OMP_WAIT_POLICY=PASSIVE`` in the environment each biLM call runs on one
+intra-op thread with the two LSTM directions on two one-thread workers (``spacy_elmo.bilm.fast.threads``;
+``1``: all on one thread, the default before issue 27); ``torch`` uses ``--threads`` whatever OpenMP does.
+``default_speed.py`` compares these defaults, each in a fresh process.
 
 Without ``--model`` it uses the packaged default model if installed, else random weights of
 the ELMo small shape (written once by ``common.random_weights``); the output says which.
