@@ -180,9 +180,9 @@ def resolve_weights(
         raise ElmoError(
             f"No ELMo model named {text!r} ({names.weights}): it is not a path that exists, not a packaged biLM "
             f"(packaged models: {', '.join(models.packaged_models()) or 'none'}; `python -m spacy_elmo info` lists them), "
-            f"not an installed spaCy pipeline package (pip install it first; `python -m spacy_elmo package` builds "
-            "one from a biLM or a trained pipeline), and not a published model (`python -m spacy_elmo models` "
-            "lists them: allennlp-en-original, efml-de, ...)."
+            f"not a published model ({_close_published(text)}`python -m spacy_elmo models` lists them: "
+            "allennlp-en-original, efml-de, ...; fetched on first use), and not an installed spaCy pipeline package "
+            "(pip install it first; `python -m spacy_elmo package` builds one from a biLM or a trained pipeline)."
         )
     return _resolve_path(path, text, names)
 
@@ -209,6 +209,15 @@ def _is_published(name: str) -> bool:
     from .published import is_published_name
 
     return is_published_name(name)
+
+
+def _close_published(name: str) -> str:
+    """The "did you mean ...?" for a name close to a published one, else nothing."""
+    from .published import load_registry
+    from .published.registry import close_names
+
+    close = close_names(name, load_registry())
+    return f"did you mean {', '.join(close)}? " if close else ""
 
 
 def _published(name: str) -> Weights:

@@ -186,3 +186,36 @@ def test_an_elmoformanylangs_archive_is_converted(server, registry, tmp_path):
     registry({"efml-tiny": {"lang": "de", "format": "elmoformanylangs", "archive": {"url": server.url("/11/142.zip")}}})
     native = ensure_model("efml-tiny", progress=False)
     assert json.loads((native / "options.json").read_text())["lang"] == "de"
+
+
+def test_info_describes_a_published_model_and_a_misspelt_name_gets_suggestions(server, registry, cli):
+    from spacy_elmo.errors import ElmoError
+    from spacy_elmo.weights import resolve_weights
+
+    serve_reference(server, registry)
+    result = cli("info", "--model", "tiny-en")
+    assert result.exit_code == 0 and "converted from the published model 'tiny-en'" in result.stdout
+    assert "lang=en" in result.stdout  # the registry's language, recorded in options.json
+    with pytest.raises(ElmoError, match="did you mean tiny-en.*python -m spacy_elmo models"):
+        resolve_weights("tiny-em")
+
+
+def test_a_cached_model_whose_entry_now_names_other_urls_is_fetched_again(server, registry):
+    entry = serve_reference(server, registry)
+    ensure_model("tiny-en", progress=False)
+    for file_name, data in reference_files().items():
+        server.files[f"/mirror/{file_name}"] = data
+    entry["files"] = {f: {"url": server.url(f"/mirror/{f}")} for f in entry["files"]}
+    registry({"tiny-en": entry})
+    ensure_model("tiny-en", progress=False)
+    assert len(server.gets("/mirror/weights.hdf5")) == 1
+
+
+def test_a_hand_placed_file_with_the_wrong_bytes_is_refused(server, registry, private_cache):
+    files = reference_files()
+    serve_reference(server, registry, **{"options.json": {"sha256": sha(files["options.json"])}})
+    download = private_cache / "models" / "tiny-en" / "download"
+    download.mkdir(parents=True)
+    (download / "options.json").write_bytes(files["options.json"] + b" ")
+    with pytest.raises(VerificationError, match=r"options.json.*Delete .*download again"):
+        ensure_model("tiny-en", progress=False)
