@@ -177,6 +177,11 @@ def start_job(
     parse_layers(layers)
     check_precision(precision)
     source = EmbedSource.open(input_path)
+    if lang is not None and source.kind != "text":
+        raise ElmoError(
+            f"--lang {lang!r} does not apply to {input_path}: a .spacy DocBin brings its own tokens, which are embedded "
+            "as they are. Drop --lang, or give plain text (one document per line) to tokenize it."
+        )
     if source.n_docs == 0:
         raise ElmoError(f"{input_path} is empty: there are no documents (lines) to embed.")
     manifest = {

@@ -21,7 +21,8 @@ MODEL_HELP = (
 OPTIONS_HELP = "Original options.json (with --weights)."
 WEIGHTS_HELP = "Original .hdf5 weight file (with --options)."
 LANG_HELP = ("Language of the spaCy tokenizer for plain text (default: en). A spaCy pipeline --model brings its own "
-             "tokenizer: --lang is then an error unless it names the pipeline's own language.")
+             "tokenizer, and a .spacy input its own tokens: --lang with them is an error (unless it names the pipeline's "
+             "own language), never silently ignored.")
 PRECISION_HELP = ("Inference precision on the CPU: fp32 (exact), bf16 (bf16 products, float32 outputs; needs a CPU with "
                   "AVX512-BF16 or AMX-BF16) or auto (bf16 only where the model's products measured >= 1.2x faster here; `info` says what it chose). "
                   "See docs/performance.md.")

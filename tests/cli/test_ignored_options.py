@@ -39,3 +39,15 @@ def test_the_command_line_says_so(cli, pipeline_dir, tmp_path):
     result = cli("embed", tmp_path / "in.txt", tmp_path / "out.npz", "--model", pipeline_dir, "--lang", "de")
     assert result.exit_code == 1
     assert "--lang 'de' does not apply" in result.stderr
+
+
+def test_lang_with_a_docbin_input_is_an_error(cli, tiny_model, tmp_path):
+    """A DocBin's docs keep their own tokens: --lang would change nothing."""
+    import spacy
+    from spacy.tokens import DocBin
+
+    DocBin(docs=[spacy.blank("en")("Two tokens")]).to_disk(tmp_path / "in.spacy")
+    result = cli("embed", tmp_path / "in.spacy", tmp_path / "out.npz", "--model", tiny_model, "--lang", "de")
+    assert result.exit_code == 1
+    assert "--lang 'de' does not apply" in result.stderr and "brings its own tokens" in result.stderr
+    assert cli("embed", tmp_path / "in.spacy", tmp_path / "out.npz", "--model", tiny_model).exit_code == 0
