@@ -124,7 +124,8 @@ def _batch_layer_norm(layers: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 class Elmo(nn.Module):
     """``num_output_representations`` learned mixes of the biLM's layers: AllenNLP's ``Elmo``.
 
-    ``options_file`` + ``weight_file``: original ELMo files (paths); or ``options_file`` alone (with
+    ``options_file`` + ``weight_file``: original ELMo files (paths, or the URLs of a published model's files, as
+    AllenNLP code gives them: fetched once and checked, :mod:`spacy_elmo.published`); or ``options_file`` alone (with
     ``weight_file=None``) any name :func:`spacy_elmo.load_bilm` takes, e.g. ``Elmo("en_elmo_small", None, 1)``
     (see also :meth:`from_pretrained`); both None: the packaged default model. ``module``: a
     :class:`~spacy_elmo.BiLM` to use as it is (its parameters' ``requires_grad`` left alone, as AllenNLP

@@ -69,3 +69,23 @@ def test_an_elmoformanylangs_folder_by_name_and_the_sents2elmo_layers():
         numpy.testing.assert_allclose(bilm.embed_sentence(sentences[i], layers="1")[0], data[f"all_{i}"][1], rtol=0, atol=1e-5)
     with pytest.raises(ElmoError, match="its own character dictionary"):
         Elmo(EFML / "tiny.model", None, 1)  # AllenNLP's byte ids would mean other characters: refused, not wrong
+
+
+SMALL = "https://allennlp.s3.amazonaws.com/models/elmo/2x1024_128_2048cnn_1xhighway/elmo_2x1024_128_2048cnn_1xhighway_"
+
+
+def test_allennlps_urls_name_the_published_model(tmp_path, monkeypatch):
+    """``Elmo(options_url, weights_url, 1)`` as AllenNLP code writes it: the files of a published model, fetched and
+    checked by the registry (here offline with an empty cache, so the error proves which model it resolved to)."""
+    from spacy_elmo.by_name import _published_name_of
+    from spacy_elmo.published import OFFLINE_ENV, OfflineError
+
+    other_host = "https://s3-us-west-2.amazonaws.com/allennlp/models/elmo/2x4096_512_2048cnn_2xhighway/"
+    assert _published_name_of(other_host + "elmo_2x4096_512_2048cnn_2xhighway_options.json",
+                              other_host + "elmo_2x4096_512_2048cnn_2xhighway_weights.hdf5") == "allennlp-en-original"
+    monkeypatch.setenv("SPACY_ELMO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv(OFFLINE_ENV, "1")
+    with pytest.raises(OfflineError, match="allennlp-en-small"):
+        Elmo(SMALL + "options.json", SMALL + "weights.hdf5", 1)
+    with pytest.raises(WeightFileError, match="not the files of a published model"):
+        load_bilm("https://example.com/elmo/options.json", "https://example.com/elmo/weights.hdf5")
