@@ -27,7 +27,7 @@ CHUNK = 1 << 20
 TIMEOUT_S = 60.0
 RETRIES = 5  # tries in a row that bring no new bytes
 BACKOFF_S = 1.0  # doubled after each such try
-USER_AGENT = "spacy-elmo (https://github.com/; published ELMo models)"
+USER_AGENT = "spacy-elmo (published ELMo models; Python urllib)"
 DISK_MARGIN = 64 << 20  # keep this much free beyond what a download needs
 
 
@@ -82,12 +82,15 @@ def fetch(
     target.parent.mkdir(parents=True, exist_ok=True)
     _transfer(url, part, size, progress, RETRIES if retries is None else retries, BACKOFF_S if backoff_s is None else backoff_s)
     try:
+        if size is not None and part.stat().st_size != size:
+            raise VerificationError(f"The download of {url} has {part.stat().st_size:,} bytes, but the registry says "
+                                    f"{size:,}. {mismatch_fix or _default_fix(url)}")
         sha256 = check_hashes(part, expected or {}, f"The download of {url}", mismatch_fix or _default_fix(url))
     except VerificationError:
         part.unlink(missing_ok=True)
         raise
     with atomic_path(target, suffix=DOWNLOAD_PART_SUFFIX) as tmp:  # tmp is the verified .part: renamed onto target
-        assert tmp == part
+        assert tmp == part, (tmp, part)  # the same name by construction: nothing is copied
     return sha256
 
 

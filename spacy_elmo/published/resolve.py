@@ -29,7 +29,10 @@ def ensure_model(name: str, progress: bool = True, force: bool = False, entries:
     if not force:
         manifest = cached_manifest(entry)
         if manifest is not None:
-            return verify_native(entry, manifest)
+            try:
+                return verify_native(entry, manifest)
+            except FileNotFoundError:  # another process is making it again (download --force): wait for its lock
+                pass
     if offline() and not _all_downloaded(entry):
         raise OfflineError(_unavailable_message(entry, f"{OFFLINE_ENV} is set (offline), and it is not in the cache"))
     with model_lock(entry.name, progress):

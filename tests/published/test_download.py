@@ -82,3 +82,10 @@ def test_an_unreachable_server_is_a_network_error_after_retries(tmp_path):
     with pytest.raises(NetworkError, match="Cannot reach") as err:
         fetch(f"http://127.0.0.1:{port}/f.bin", tmp_path / "f.bin", progress=False, retries=2, backoff_s=0)
     assert isinstance(err.value, ModelUnavailableError)
+
+
+def test_a_size_the_registry_states_is_checked(server, tmp_path):
+    server.files["/f.bin"] = DATA
+    with pytest.raises(VerificationError, match="registry says 1,000"):
+        fetch(server.url("/f.bin"), tmp_path / "f.bin", size=1000, progress=False)
+    assert not (tmp_path / "f.bin").exists() and not (tmp_path / "f.bin.part").exists()
