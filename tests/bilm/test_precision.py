@@ -351,3 +351,14 @@ def test_load_bilm_takes_the_precision(tiny_model, cpu_with):
     cpu_with(NO_BF16)
     with pytest.raises(PrecisionError, match="precision='fp32'"):
         load_bilm(tiny_model, precision="bf16")
+
+
+def test_the_timing_uses_thread_cpu_time_only_where_it_is_fine_grained(monkeypatch):
+    """Thread CPU time (robust to a busy machine) where the OS counts it in ns; wall time where it ticks coarsely."""
+    import time
+    import types
+
+    monkeypatch.setattr(time, "get_clock_info", lambda name: types.SimpleNamespace(resolution=1e-9))
+    assert precision._clock() is time.thread_time
+    monkeypatch.setattr(time, "get_clock_info", lambda name: types.SimpleNamespace(resolution=0.015625))  # Windows
+    assert precision._clock() is time.perf_counter

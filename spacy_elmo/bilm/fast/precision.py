@@ -212,6 +212,7 @@ def time_products(products: Sequence[Product], purpose: str = "inference") -> Ti
     interleaved rounds (fp32 and bf16 alternate, each after an untimed warm-up that builds oneDNN's
     kernels and weight copies). CPU time and the minimum make it robust to a busy machine."""
     runner = _training_runner if purpose == "training" else _inference_runner
+    clock = _clock()
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -221,22 +222,32 @@ def time_products(products: Sequence[Product], purpose: str = "inference") -> Ti
             operands = [(torch.rand(p.rows, p.inner, generator=generator) - 0.5, torch.rand(p.outer, p.inner, generator=generator) - 0.5)
                         for p in products]
             runs = {name: [runner(x, w, DTYPES[name]) for x, w in operands] for name in names}
-            started = time.thread_time()
+            started = clock()
             for name in names:
                 for run in runs[name]:
                     run()
-            warmup = time.thread_time() - started
+            warmup = clock() - started
             repeats = max(2, min(REPEATS, int(MEASURE_BUDGET_S / max(warmup, 1e-6)) - 1))
             best = {p.name: {name: float("inf") for name in names} for p in products}
             for round_ in range(repeats):
                 for name in names if round_ % 2 == 0 else names[::-1]:
                     for product, run in zip(products, runs[name]):
-                        t0 = time.thread_time_ns()
+                        t0 = clock()
                         run()
-                        best[product.name][name] = min(best[product.name][name], (time.thread_time_ns() - t0) / 1e9)
+                        best[product.name][name] = min(best[product.name][name], clock() - t0)
             return best
     finally:
         torch.set_num_threads(before)
+
+
+def _clock() -> Callable[[], float]:
+    """This thread's CPU time where the OS counts it finely (Linux, macOS: nanoseconds), else wall time
+    (Windows counts thread time in 15.6 ms ticks, longer than most products here)."""
+    try:
+        fine = time.get_clock_info("thread_time").resolution <= 1e-6
+    except (AttributeError, ValueError, OSError):
+        fine = False
+    return time.thread_time if fine else time.perf_counter
 
 
 def speedup(products: Sequence[Product], timings: Timings) -> float:
