@@ -6,13 +6,15 @@ Needs torch, h5py and safetensors only (no spaCy), like pretraining.
 """
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 from .atomic import atomic_path
 from .bilm import BiLM, load_bilm, save_original
+from .bilm.options import LANG_KEY
 from .errors import ElmoError
 from .layout import OPTIONS_NAME, ORIGINAL_WEIGHTS_NAME, VOCAB_NAME, WEIGHTS_NAME
 from .weights import Names, resolve_weights
@@ -44,6 +46,8 @@ def export_bilm(
     out_dir = Path(out_dir)
     chosen = resolve_weights(model_dir, names=EXPORT_NAMES)
     source_dir = chosen.bilm_dir if chosen.bilm_dir is not None else chosen.folder
+    if not native:
+        chosen.read_options().require_bytes(f"export of {chosen.describe()} to the original hdf5 layout (use export --native)")
     bilm = chosen.load()
     if native:
         bilm.save(out_dir, half=half)
@@ -60,14 +64,34 @@ def export_bilm(
     return written
 
 
-def convert_bilm(options: PathLike, weights: PathLike, out_dir: PathLike, half: bool = False) -> Written:
-    """Original ``options.json`` + ``.hdf5`` -> a native model directory (float16 weights with ``half``)."""
+def convert_bilm(options: PathLike, weights: PathLike, out_dir: PathLike, half: bool = False, lang: Optional[str] = None) -> Written:
+    """Original ``options.json`` + ``.hdf5`` -> a native model directory (float16 weights with ``half``;
+    ``lang``: the model's language, recorded as in :func:`convert_folder`)."""
     out_dir = Path(out_dir)
-    bilm = load_bilm(options, weights)
+    bilm = _with_lang(load_bilm(options, weights), lang)
     bilm.save(out_dir, half=half)
     written = Written(out_dir / OPTIONS_NAME, out_dir / WEIGHTS_NAME, _max_difference(bilm, load_bilm(out_dir)))
     _check_round_trip(written, half, f"Converted weights give different vectors; do not use {out_dir}.")
     return written
+
+
+def convert_folder(model_dir: PathLike, out_dir: PathLike, half: bool = False, lang: Optional[str] = None) -> Written:
+    """A model folder that :func:`spacy_elmo.bilm.load_bilm` reads (an ELMoForManyLangs folder; a folder of
+    original files) -> a native model directory, its dictionaries included (no pickle). ``lang``: recorded
+    as the model's language (a top-level ``"lang"`` in options.json), which the 'elmo' component checks."""
+    out_dir = Path(out_dir)
+    bilm = _with_lang(load_bilm(model_dir), lang)
+    bilm.save(out_dir, half=half)
+    written = Written(out_dir / OPTIONS_NAME, out_dir / WEIGHTS_NAME, _max_difference(bilm, load_bilm(out_dir)))
+    _check_round_trip(written, half, f"Converted weights give different vectors; do not use {out_dir}.")
+    return written
+
+
+def _with_lang(bilm: BiLM, lang: Optional[str]) -> BiLM:
+    """The biLM with ``lang`` recorded in its options (checked there), or as it is."""
+    if lang is not None:
+        bilm.options = dataclasses.replace(bilm.options, extra={**bilm.options.extra, LANG_KEY: lang})
+    return bilm
 
 
 def _max_difference(a: BiLM, b: BiLM) -> float:

@@ -82,7 +82,9 @@ class Weights:
         """The architecture (``BiLMOptions``), read without the weights (any kind, ELMoForManyLangs folders too)."""
         from .bilm.loading import read_options
 
-        return read_options(self.bilm_dir if self.bilm_dir is not None else self.options_file)  # type: ignore[arg-type]
+        path = self.bilm_dir if self.bilm_dir is not None else self.options_file
+        assert path is not None  # every kind has one of the two
+        return read_options(path)
 
     def options_path(self) -> Path:
         """The options file (the architecture), readable without the weights."""

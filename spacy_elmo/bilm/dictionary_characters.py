@@ -19,12 +19,13 @@ has a word embedding).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy
 
 from ..errors import WeightFileError
 from .characters import CharacterVocabulary, check_token
+from .options import BiLMOptions
 
 CHAR_SPECIALS = ("<bos>", "<eos>", "<oov>", "<pad>", "<bow>", "<eow>")
 WORD_SPECIALS = ("<oov>", "<pad>")
@@ -34,17 +35,19 @@ _CACHE_LIMIT = 1 << 16
 class DictionaryVocabulary(CharacterVocabulary):
     """``characters[i]`` / ``words[i]``: the key of id ``i`` (ids dense from 0, as the embeddings' rows).
 
-    ``source`` names where the dictionaries came from, for errors.
+    ``sources`` name where the two dictionaries came from (a file each, or one file), for errors.
     """
 
     kind = "elmoformanylangs"
 
-    def __init__(self, characters: Sequence[str], words: Optional[Sequence[str]], max_chars: int, source: str = "the dictionary"):
+    def __init__(self, characters: Sequence[str], words: Optional[Sequence[str]], max_chars: int,
+                 sources: Union[str, Tuple[str, str]] = "the dictionary"):
         self.characters = list(characters)
         self.words = list(words) if words is not None else None
         self.max_chars = max_chars
-        self._chars = _index(self.characters, f"{source}: characters", CHAR_SPECIALS)
-        self._words = _index(self.words, f"{source}: words", WORD_SPECIALS) if self.words is not None else None
+        char_source, word_source = (f"{sources}: characters", f"{sources}: words") if isinstance(sources, str) else sources
+        self._chars = _index(self.characters, char_source, CHAR_SPECIALS)
+        self._words = _index(self.words, word_source, WORD_SPECIALS) if self.words is not None else None
         self.n_char_rows = len(self.characters) + 1
         self.n_word_rows = len(self.words) + 1 if self.words is not None else 0
         self.pad_id = self._chars["<pad>"] + 1
@@ -117,3 +120,13 @@ def _index(keys: Optional[List[str]], source: str, specials: Sequence[str]) -> D
             "The dictionary is incomplete or not from such a model."
         )
     return index
+
+
+def vocabulary_from_dict(options: BiLMOptions, data: Any, source: str) -> Optional[CharacterVocabulary]:
+    """The vocabulary the ``options`` name, rebuilt from :meth:`CharacterVocabulary.to_dict`'s ``data``
+    (None for the byte vocabulary: the options say all). ``source`` names where ``data`` came from."""
+    if options.vocabulary == "bytes":
+        return None
+    if data is None:
+        raise WeightFileError(f"{source}: the options name a {options.vocabulary} character vocabulary, but its dictionaries are missing.")
+    return DictionaryVocabulary.from_dict(data, options.max_characters_per_token, source)

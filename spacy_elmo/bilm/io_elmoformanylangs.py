@@ -78,7 +78,8 @@ def load_elmoformanylangs(path: PathLike) -> BiLM:
     characters = read_dictionary(folder / CHAR_DICT_NAME)
     words = read_dictionary(folder / WORD_DICT_NAME) if architecture["word_dim"] > 0 else None
     options = options_of(architecture, len(characters), None if words is None else len(words), where)
-    vocabulary = DictionaryVocabulary(characters, words, options.max_characters_per_token, str(folder))
+    vocabulary = DictionaryVocabulary(characters, words, options.max_characters_per_token,
+                                      (str(folder / CHAR_DICT_NAME), str(folder / WORD_DICT_NAME)))
     token_embedder = read_state(folder / TOKEN_EMBEDDER_NAME, token_embedder_shapes(options))
     encoder = read_state(folder / ENCODER_NAME, encoder_shapes(options))
     bilm = BiLM(options, vocabulary=vocabulary)

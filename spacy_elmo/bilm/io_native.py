@@ -62,7 +62,7 @@ def read_native_vocabulary(model_dir: Union[str, Path], options: BiLMOptions) ->
     """The dictionary vocabulary of a native directory (None for the byte vocabulary: the options say all)."""
     if options.vocabulary == "bytes":
         return None
-    from .dictionary_characters import DictionaryVocabulary
+    from .dictionary_characters import vocabulary_from_dict
 
     path = Path(model_dir) / DICTIONARIES_NAME
     if not path.is_file():
@@ -76,7 +76,7 @@ def read_native_vocabulary(model_dir: Union[str, Path], options: BiLMOptions) ->
         raise WeightFileError(f"{path} is not valid JSON ({err}); the file is corrupt or truncated.") from err
     if not isinstance(data, dict) or data.get("format") != DICTIONARIES_FORMAT:
         raise WeightFileError(f"{path}: 'format' is not {DICTIONARIES_FORMAT!r}; it is not a spacy-elmo dictionaries file.")
-    return DictionaryVocabulary.from_dict(data, options.max_characters_per_token, str(path))
+    return vocabulary_from_dict(options, data, str(path))
 
 
 def native_tensor_shapes(model_dir: Union[str, Path]) -> Dict[str, Tuple[Tuple[int, ...], str]]:

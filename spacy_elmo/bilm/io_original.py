@@ -66,26 +66,43 @@ def _open_h5(path: Path, mode: str):
 
 def read_original_arrays(weight_file: Union[str, Path], options: BiLMOptions) -> Dict[str, numpy.ndarray]:
     """All datasets of ``weight_file``, checked against ``options``' shapes."""
+    import h5py
+
     path = Path(weight_file)
+    options.require_bytes("Reading the original hdf5 layout")
     arrays: Dict[str, numpy.ndarray] = {}
     with _open_h5(path, "r") as h5:
         for name, shape in expected_shapes(options).items():
-            if name not in h5:
+            try:
+                node = h5.get(name)
+            except (OSError, KeyError, ValueError) as err:
+                raise WeightFileError(f"{path}: dataset {name!r} cannot be read ({err}); the file is corrupt.") from err
+            if node is None:
                 raise WeightFileError(
                     f"{path}: dataset {name!r} is missing (expected shape {shape}). "
                     "The weights do not match the options: check that options.json belongs to this weight file."
                 )
-            try:
-                data = numpy.asarray(h5[name][...], dtype=numpy.float32)
-            except (OSError, KeyError, TypeError) as err:
-                raise WeightFileError(f"{path}: dataset {name!r} cannot be read ({err}); the file is corrupt.") from err
-            if name == "char_embed" and data.shape == (262, shape[1]):
-                data = data[1:]  # some exports already include the zero padding row
-            if tuple(data.shape) != shape:
+            if not isinstance(node, h5py.Dataset):
                 raise WeightFileError(
-                    f"{path}: dataset {name!r} has shape {tuple(data.shape)}, but the options expect {shape}. "
+                    f"{path}: {name!r} is a {type(node).__name__}, not a dataset of numbers (expected shape {shape}); "
+                    "the file is not an ELMo weight file."
+                )
+            stored = tuple(node.shape or ())
+            if name == "char_embed" and stored == (262, shape[1]):
+                stored = shape  # some exports already include the zero padding row (dropped below)
+            if stored != shape:  # checked before reading: a wrong size never allocates
+                raise WeightFileError(
+                    f"{path}: dataset {name!r} has shape {tuple(node.shape or ())}, but the options expect {shape}. "
                     "The weights do not match the options: check that options.json belongs to this weight file."
                 )
+            if node.dtype.kind not in "fiu":
+                raise WeightFileError(f"{path}: dataset {name!r} holds {node.dtype} values, not numbers; the file is not an ELMo weight file.")
+            try:
+                data = numpy.asarray(node[...], dtype=numpy.float32)
+            except (OSError, KeyError, TypeError, ValueError) as err:
+                raise WeightFileError(f"{path}: dataset {name!r} cannot be read ({err}); the file is corrupt.") from err
+            if name == "char_embed" and data.shape == (262, shape[1]):
+                data = data[1:]
             if not numpy.isfinite(data).all():
                 raise WeightFileError(f"{path}: dataset {name!r} holds NaN or infinite values; the file is corrupt.")
             arrays[name] = data
@@ -126,6 +143,7 @@ def bilm_from_original_arrays(options: BiLMOptions, arrays: Dict[str, numpy.ndar
 def bilm_to_original_arrays(bilm: BiLM) -> Dict[str, numpy.ndarray]:
     """The inverse of :func:`bilm_from_original_arrays`: float32 arrays in the original layout."""
     options = bilm.options
+    options.require_bytes("Writing the original hdf5 layout")
     H = options.lstm_dim
     a = lambda p: p.detach().float().cpu().numpy()  # noqa: E731
     cnn = bilm.char_cnn

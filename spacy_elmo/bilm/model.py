@@ -271,9 +271,9 @@ class BiLM(nn.Module):
                 if not nonempty:
                     continue
                 out = self.forward(self.char_ids([batch[j] for j in nonempty]), stateful=stateful)
-                layers = out.layers.float().cpu().numpy()
+                values = out.layers.float().cpu().numpy()
                 for row, j in enumerate(nonempty):
-                    results[chunk[j]] = numpy.ascontiguousarray(layers[:, row, : len(batch[j])])
+                    results[chunk[j]] = numpy.ascontiguousarray(values[:, row, : len(batch[j])])
             return results  # type: ignore[return-value]
         finally:
             self.train(was_training)

@@ -125,6 +125,17 @@ class BiLMOptions:
         lang = self.extra.get(LANG_KEY)
         return lang if isinstance(lang, str) else None
 
+    def require_bytes(self, purpose: str) -> None:
+        """Refuse ``purpose`` (a training-side command) for a model whose characters go through a dictionary:
+        training, adapting and the original hdf5 layout know only the original byte vocabulary."""
+        if self.vocabulary != "bytes":
+            raise OptionsError(
+                f"{purpose} needs a biLM with the original byte character vocabulary (AllenNLP / bilm-tf, or trained here); "
+                f"this one is an {self.vocabulary} model (a per-model character dictionary and a word embedding), which "
+                "that command cannot handle. Use it for inference (the 'elmo' component, embed, similarity; convert makes "
+                "it native), or start from a byte-vocabulary model."
+            )
+
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "BiLMOptions":
         """Read the original (AllenNLP / bilm-tf) options layout, every field checked (:mod:`.fields`)."""

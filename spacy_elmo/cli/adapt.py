@@ -44,6 +44,7 @@ def adapt(
                                    pretokenized=pretokenized, half=half)
     device = choose_device(gpu_id)
     weights = resolve_weights(base, names=INIT_NAMES._replace(weights="BASE"))
+    weights.read_options().require_bytes(f"adapt of {weights.describe()}")
     record = run_adapt(weights.load(), text, output_dir, settings, model_dir=weights.bilm_dir, dev=dev, device=device,
                        progress=progress, log=lambda m: typer.echo(m, err=True), source=weights.describe())
     before, after = record["before"], record["after"]

@@ -1,9 +1,10 @@
-"""``export`` (native -> original options.json + weights.hdf5) and ``convert`` (original -> native).
+"""``export`` (native -> original options.json + weights.hdf5) and ``convert`` (original or ELMoForManyLangs -> native).
 
 Both check their own output (:mod:`spacy_elmo.conversion`): the written model is read back and must
 give the source's vectors, so a bad file is an error here, not later inside another tool.
 """
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -31,13 +32,19 @@ def export(
 @app.command()
 @clean_errors
 def convert(
-    options: Path = typer.Argument(..., help="Original options.json."),
-    weights: Path = typer.Argument(..., help="Original weights .hdf5."),
-    out_dir: Path = typer.Argument(..., help="Where to write the native model (options.json + weights.safetensors)."),
+    source: Path = typer.Argument(..., help="Original options.json, or a model folder (ELMoForManyLangs: config.json, char.dic, word.dic, *.pkl)."),
+    second: Path = typer.Argument(..., help="With options.json: its weights .hdf5. With a folder: OUT_DIR."),
+    out_dir: Optional[Path] = typer.Argument(None, help="Where to write the native model (options.json + weights.safetensors)."),
     half: bool = typer.Option(False, "--half", help="Store float16 weights (half the size; loads as float32)."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="Record the model's language (e.g. de) in options.json; the 'elmo' component warns when nlp.lang differs."),
 ) -> None:
-    """Turn original ELMo weights into the native format (fast, safe loading)."""
-    from ..conversion import convert_bilm
+    """Turn original ELMo weights (OPTIONS WEIGHTS OUT_DIR) or an ELMoForManyLangs model folder (FOLDER OUT_DIR)
+    into the native format (fast, safe loading; no pickle)."""
+    from ..conversion import convert_bilm, convert_folder
 
-    written = convert_bilm(options, weights, out_dir, half=half)
+    if out_dir is None:
+        written = convert_folder(source, second, half=half, lang=lang)
+        out_dir = second
+    else:
+        written = convert_bilm(source, second, out_dir, half=half, lang=lang)
     typer.echo(f"wrote {out_dir} ({'float16' if half else 'float32'}; reloaded: max vector difference {written.max_difference:.1e})")

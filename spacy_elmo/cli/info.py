@@ -72,6 +72,7 @@ def info(
             "run": "spacy-elmo pretraining run (its biLM in model/)",
             "original": "original AllenNLP / bilm-tf (options.json + .hdf5)",
             "spacy": f"spaCy pipeline; the biLM of its component {chosen.component!r}",
+            "elmoformanylangs": "ELMoForManyLangs model folder (config.json, char.dic, word.dic, .pkl state dicts; `convert` makes it native)",
             "published": f"spacy-elmo native, converted from the published model {chosen.name!r} (python -m spacy_elmo models)"}[chosen.kind]
     where = source["paths"][0] if len(source["paths"]) == 1 else " + ".join(source["paths"])
     rows = [
@@ -81,7 +82,9 @@ def info(
         ("parameters", f"{n_params:,} ({_size(4 * n_params)} as float32)"),
         ("char CNN", f"{opts.n_filters} filters (widths {', '.join(f'{w}x{n}' for w, n in opts.filters)}), "
                      f"char embedding {opts.char_embedding_dim}, {opts.n_highway} highway, {opts.activation}, "
-                     f"max {opts.max_characters_per_token} bytes per token"),
+                     + (f"max {opts.max_characters_per_token} bytes per token" if opts.vocabulary == "bytes" else
+                        f"a dictionary of {opts.n_characters - 1} characters, max {opts.max_characters_per_token} per token, "
+                        f"word embedding {opts.word_embedding_dim} ({max(opts.n_words - 1, 0)} words)")),
         ("biLSTM", f"{opts.n_lstm_layers} layers x 2 directions, {opts.lstm_dim} cells -> projection {opts.projection_dim}, "
                    f"residual {'on' if opts.use_skip_connections else 'off'}, cell clip {opts.cell_clip}, proj clip {opts.proj_clip}"),
         ("output layers", f"{opts.n_output_layers} (0 = context-free token layer, 1..{opts.n_lstm_layers} = biLSTM layers)"),

@@ -5,6 +5,7 @@ from typing import Optional
 import typer
 
 from ._app import app
+from ..errors import ElmoError
 from ._common import clean_errors
 
 
@@ -37,10 +38,16 @@ def pretrain(
     from ..weights import resolve_init
 
     overrides = parse_overrides(ctx.args)
+    if resume:
+        _check_resume_options(output_dir, config, overrides, lang, pretokenized, init_from)
     # With --resume, the run's own config.cfg; only [training] overrides apply.
     cfg = None if resume else PretrainConfig.from_command(config, overrides, lang=lang, pretokenized=pretokenized)
     device = choose_device(gpu_id)
-    init_bilm = resolve_init(init_from, init_weights).load() if init_from is not None else None  # needs no spaCy
+    init_bilm = None
+    if init_from is not None:  # needs no spaCy
+        chosen = resolve_init(init_from, init_weights)
+        chosen.read_options().require_bytes(f"pretrain --init-from {chosen.describe()}")
+        init_bilm = chosen.load()
     trainer = Trainer(corpus, output_dir, cfg, dev_path=dev, resume=resume, init_from=init_bilm, device=device,
                       seed=seed, progress=progress, log=lambda m: typer.echo(m, err=True),
                       resume_overrides=overrides if resume else None)
@@ -68,3 +75,37 @@ def pretrain_eval(
         f"forward perplexity {result['forward_ppl']:.2f}, backward {result['backward_ppl']:.2f} "
         f"over {result['tokens']} predictions ({result['sentences']} sentences, OOV {100 * result['oov_rate']:.2f}%)"
     )
+
+
+def _check_resume_options(output_dir: Path, config: Optional[Path], overrides: dict, lang: Optional[str], pretokenized: bool,
+                          init_from: Optional[Path]) -> None:
+    """``--resume`` reads the run's own config.cfg, vocabulary and checkpoint, so the options that chose those at the
+    start cannot change them: the same command again with ``--resume`` is fine, a different value is an error
+    (it was silently ignored), and ``--init-from`` is said to be unused."""
+    from ..layout import RUN_CONFIG_NAME
+    from ..training.config import PretrainConfig
+
+    run_config = output_dir / RUN_CONFIG_NAME
+    if not run_config.is_file():
+        return  # no run to resume: the trainer says so
+    run = PretrainConfig.from_file(run_config)
+    differ = []
+    if lang is not None and lang != run.corpus.lang:
+        differ.append(f"--lang {lang} (the run tokenizes as {run.corpus.lang!r})")
+    if pretokenized and not run.corpus.pretokenized:
+        differ.append("--pretokenized (the run's text was tokenized by spaCy)")
+    if config is not None:
+        given = PretrainConfig.from_file(config, {k: v for k, v in overrides.items() if not k.startswith("training.")}).to_dict()
+        # [training] may change on resume; [model] comes from --init-from where the run started from a biLM
+        sections = ("corpus",) if init_from is not None else ("model", "corpus")
+        differ += [f"--config {config} (its [{name}] is not the run's)" for name in sections if given[name] != run.to_dict()[name]]
+    if differ:
+        raise ElmoError(
+            f"--resume continues the run in {output_dir} with its own config.cfg, vocabulary and weights, which "
+            f"{'; '.join(differ)} would not change. Drop {'it' if len(differ) == 1 else 'them'}, or start a new run in "
+            "another OUTPUT_DIR; only [training] settings may change on resume (e.g. --training.max_steps 20000)."
+        )
+    if init_from is not None:
+        from ._common import warn
+
+        warn(f"--resume: --init-from {init_from} is not read; the run continues from its own checkpoint.")

@@ -149,13 +149,20 @@ def _serialize_bilm(bilm: BiLM) -> bytes:
     from safetensors.torch import save
 
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in bilm.state_dict().items()}
-    return srsly.msgpack_dumps({"options": bilm.options.to_dict(), "tensors": save(tensors)})
+    msg = {"options": bilm.options.to_dict(), "tensors": save(tensors)}
+    dictionaries = bilm.vocabulary.to_dict()  # a dictionary vocabulary's characters and words (None: bytes)
+    if dictionaries is not None:
+        msg["dictionaries"] = dictionaries
+    return srsly.msgpack_dumps(msg)
 
 
 def _deserialize_bilm(_old: Any, data: bytes, device: "torch.device") -> BiLM:
     from safetensors.torch import load
 
+    from ..bilm.dictionary_characters import vocabulary_from_dict
+
     msg = srsly.msgpack_loads(data)
-    bilm = BiLM(BiLMOptions.from_dict(msg["options"]))
+    options = BiLMOptions.from_dict(msg["options"])
+    bilm = BiLM(options, vocabulary=vocabulary_from_dict(options, msg.get("dictionaries"), "the serialized biLM"))
     bilm.load_state_dict(load(msg["tensors"]))
     return bilm.to(device).eval()

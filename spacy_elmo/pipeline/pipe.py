@@ -10,6 +10,7 @@ Inference needs no ``nlp.initialize()``: the weights are read on first use.
 from __future__ import annotations
 
 import inspect
+import warnings
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Union
 
@@ -76,6 +77,10 @@ Language.factory(
 )(make_elmo)
 
 
+class LanguageMismatchWarning(UserWarning):
+    """The biLM was trained on another language than the pipeline's (``nlp.lang``)."""
+
+
 class ElmoComponent(TrainablePipe):
     """Writes ``doc._.elmo_data`` (all layers) and feeds listeners; see module docstring."""
 
@@ -116,6 +121,16 @@ class ElmoComponent(TrainablePipe):
     def _on_bilm_loaded(self, bilm: BiLM) -> None:
         for listener in self.listeners:
             listener.set_upstream_dims(bilm.options.n_output_layers, bilm.options.output_dim)
+        lang = bilm.options.lang  # recorded where known (published models); an ELMoForManyLangs folder has none
+        if lang is not None and lang != self.vocab.lang and not getattr(self, "_language_warned", False):
+            self._language_warned = True
+            warnings.warn(
+                f"[spacy-elmo W003] The 'elmo' component's biLM is a {lang!r} model, but this pipeline's language is {self.vocab.lang!r}: "
+                f"its vectors fit {lang!r} text. Use spacy.blank({lang!r}) (or a {lang!r} pipeline), or a biLM of "
+                f"{self.vocab.lang!r}.",
+                LanguageMismatchWarning,
+                stacklevel=2,
+            )
 
     def _mix(self) -> Optional[numpy.ndarray]:
         return mix_coefficients(self.settings.output_mix, self.bilm.options.n_output_layers)
@@ -142,8 +157,6 @@ class ElmoComponent(TrainablePipe):
         loaded yet, so that a listener knows its input before anything runs (``spacy debug model``,
         a config's shape inference). None while a saved pipeline is being restored (its listeners
         bring their dims with them)."""
-        from ..bilm import BiLMOptions
-
         if self.model.shim.is_loaded:
             options = self.bilm.options
         else:
@@ -151,7 +164,7 @@ class ElmoComponent(TrainablePipe):
             if source is None:
                 return None
             try:
-                options = BiLMOptions.from_file(source.resolve().options_path())
+                options = source.resolve().read_options()
             except (ElmoError, OSError):
                 return None
         return options.n_output_layers, options.output_dim

@@ -72,6 +72,8 @@ def split_heldout(corpus: TokenizedCorpus, n: int) -> Tuple[TokenizedCorpus, Tok
 # -- model and optimiser ---------------------------------------------------------------------------
 def build_lm(config: PretrainConfig, vocab_size: int, init_from: Optional[BiLM] = None) -> BidirectionalLM:
     t = config.training
+    if init_from is not None:
+        init_from.options.require_bytes("Training from an initial biLM")
     bilm = BiLM(config.model, dropout=t.dropout)
     if init_from is not None:
         bilm.load_state_dict(init_from.state_dict())
