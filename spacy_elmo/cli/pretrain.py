@@ -108,4 +108,4 @@ def _check_resume_options(output_dir: Path, config: Optional[Path], overrides: d
     if init_from is not None:
         from ._common import warn
 
-        warn(f"--resume: --init-from {init_from} is not read; the run continues from its own checkpoint.")
+        warn(f"--resume: --init-from {init_from} is not used; the run continues from its own checkpoint.")

@@ -51,3 +51,37 @@ def test_lang_with_a_docbin_input_is_an_error(cli, tiny_model, tmp_path):
     assert result.exit_code == 1
     assert "--lang 'de' does not apply" in result.stderr and "brings its own tokens" in result.stderr
     assert cli("embed", tmp_path / "in.spacy", tmp_path / "out.npz", "--model", tiny_model).exit_code == 0
+
+
+@pytest.fixture
+def started_run(tmp_path):
+    """A run directory as ``pretrain`` starts it: its config.cfg (English, spaCy-tokenized, the default model)."""
+    from spacy_elmo.layout import RUN_CONFIG_NAME
+    from spacy_elmo.training.config import PretrainConfig
+
+    (tmp_path / "run").mkdir()
+    PretrainConfig().to_file(tmp_path / "run" / RUN_CONFIG_NAME)
+    (tmp_path / "corpus.txt").write_text("A sentence .\n", encoding="utf-8")
+    (tmp_path / "other.cfg").write_text("[corpus]\nlang = \"de\"\n", encoding="utf-8")
+    return tmp_path
+
+
+@pytest.mark.parametrize("extra, named", [(["--lang", "de"], "--lang de (the run tokenizes as 'en')"),
+                                          (["--pretokenized"], "--pretokenized (the run's text was tokenized by spaCy)"),
+                                          (["--config", "other.cfg"], "its [corpus] is not the run's")])
+def test_pretrain_resume_refuses_options_that_differ_from_the_run(cli, started_run, extra, named):
+    """--resume reads the run's own config, vocabulary and weights; a different value used to be dropped silently."""
+    extra = [str(started_run / e) if e.endswith(".cfg") else e for e in extra]
+    result = cli("pretrain", started_run / "corpus.txt", started_run / "run", "--resume", *extra)
+    assert result.exit_code == 1
+    assert named in result.stderr and "would not change" in result.stderr
+
+
+def test_pretrain_resume_accepts_the_same_command_again(cli, started_run):
+    """The documented way to resume is the same command with --resume: options equal to the run's pass."""
+    (started_run / "same.cfg").write_text("[corpus]\nlang = \"en\"\n", encoding="utf-8")
+    result = cli("pretrain", started_run / "corpus.txt", started_run / "run", "--resume", "--lang", "en",
+                 "--config", started_run / "same.cfg", "--init-from", "en_elmo_small")
+    assert "would not change" not in result.stderr
+    assert "--init-from en_elmo_small is not used" in result.stderr
+    assert "no checkpoint" in result.stderr  # the trainer's own answer for this run, which never saved one
