@@ -22,6 +22,7 @@ from .weights import Names, resolve_weights
 PathLike = Union[str, Path]
 PROBE = [["The", "biLM", "round", "trip", "must", "be", "exact", "."], ["Ünïcödé", "tokens", "too", "!"]]
 EXPORT_NAMES = Names("MODEL_DIR", "MODEL_DIR", "MODEL_DIR")
+CONVERT_NAMES = Names("SOURCE", "SOURCE", "SECOND")
 
 
 class RoundTripError(ElmoError):
@@ -80,7 +81,10 @@ def convert_folder(model_dir: PathLike, out_dir: PathLike, half: bool = False, l
     original files) -> a native model directory, its dictionaries included (no pickle). ``lang``: recorded
     as the model's language (a top-level ``"lang"`` in options.json), which the 'elmo' component checks."""
     out_dir = Path(out_dir)
-    bilm = _with_lang(load_bilm(model_dir), lang)
+    if Path(model_dir).exists():
+        bilm = _with_lang(load_bilm(model_dir), lang)
+    else:  # a name: a published model (fetched and cached first), a packaged one, an installed pipeline
+        bilm = _with_lang(resolve_weights(str(model_dir), names=CONVERT_NAMES).load(), lang)
     bilm.save(out_dir, half=half)
     written = Written(out_dir / OPTIONS_NAME, out_dir / WEIGHTS_NAME, _max_difference(bilm, load_bilm(out_dir)))
     _check_round_trip(written, half, f"Converted weights give different vectors; do not use {out_dir}.")

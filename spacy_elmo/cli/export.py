@@ -32,7 +32,7 @@ def export(
 @app.command()
 @clean_errors
 def convert(
-    source: Path = typer.Argument(..., help="Original options.json, or a model folder (ELMoForManyLangs: config.json, char.dic, word.dic, *.pkl)."),
+    source: Path = typer.Argument(..., help="Original options.json, or a model folder (ELMoForManyLangs: config.json, char.dic, word.dic, *.pkl), or a published model's name (python -m spacy_elmo models)."),
     second: Path = typer.Argument(..., help="With options.json: its weights .hdf5. With a folder: OUT_DIR."),
     out_dir: Optional[Path] = typer.Argument(None, help="Where to write the native model (options.json + weights.safetensors)."),
     half: bool = typer.Option(False, "--half", help="Store float16 weights (half the size; loads as float32)."),

@@ -1,48 +1,45 @@
 """Turn a verified download into the native format once, so every later load is a safetensors read (fast,
-and nothing is ever unpickled again), and record the registry's language in its ``options.json``."""
+and nothing is ever unpickled again), with the registry's language recorded in its ``options.json``
+(``"lang"``, which the spaCy component compares with ``nlp.lang``)."""
 from __future__ import annotations
 
-import json
+import dataclasses
 import shutil
 from pathlib import Path
 
-from ..atomic import write_text
+from ..bilm.options import LANG_KEY
 from ..errors import ElmoError
-from ..layout import OPTIONS_NAME
 from .archive import original_pair
 from .registry import Entry
 
-LANG_KEY = "lang"  # the top-level key of options.json the spaCy component compares with nlp.lang
+PROBE = [["The", "bank", "raised", "rates", "."], ["Ünïcödé", "x"]]  # the reloaded copy must give the same vectors
 
 
 def convert_to_native(entry: Entry, source: Path, out: Path) -> Path:
-    """Read the model in ``source`` (its original format) and write it as a native model into the new folder ``out``."""
-    from ..bilm.io_native import save_native
+    """Read the model in ``source`` (its original format), write it as a native model into ``out``, and check
+    that the written copy gives the same vectors."""
+    from ..bilm.loading import load_bilm
 
     bilm = _read(entry, source)
+    bilm.options = dataclasses.replace(bilm.options, extra={**bilm.options.extra, LANG_KEY: entry.lang})
     if out.exists():
         shutil.rmtree(out)
-    save_native(bilm, out)
-    options_path = out / OPTIONS_NAME
-    options = json.loads(options_path.read_text(encoding="utf-8"))
-    options[LANG_KEY] = entry.lang
-    write_text(options_path, json.dumps(options, indent=2) + "\n")
+    bilm.save(out)
+    before, after = bilm.embed_sentences(PROBE), load_bilm(out).embed_sentences(PROBE)
+    difference = max(float(abs(a - b).max()) for a, b in zip(before, after))
+    if difference > 1e-6:
+        raise ElmoError(f"{entry.name}: the converted copy gives other vectors (max difference {difference:.1e}); not cached.")
     return out
 
 
 def _read(entry: Entry, source: Path):
     if entry.format == "elmoformanylangs":
-        try:
-            from ..bilm.io_elmoformanylangs import load_elmoformanylangs  # type: ignore[import-not-found,unused-ignore]
-        except ImportError as err:
-            raise ElmoError(
-                f"{entry.name} is an ELMoForManyLangs model, and this version of spacy-elmo cannot read that format "
-                f"yet ({err}). Upgrade spacy-elmo; the verified download stays in the cache ({source})."
-            ) from err
+        from ..bilm.io_elmoformanylangs import load_elmoformanylangs
+
         return load_elmoformanylangs(source)
     from ..bilm.loading import load_bilm
 
     pair = original_pair(source)
     if pair is None:
-        raise ElmoError(f"{source} holds no original options .json + one .hdf5 for {entry.name}; the registry entry is wrong.")
+        raise ElmoError(f"{source} holds no original options .json + one .hdf5 for {entry.name}; check the registry entry.")
     return load_bilm(*pair)

@@ -179,13 +179,29 @@ def test_download_command_prints_the_folder_and_unknown_names_suggest_close_ones
 
 @needs_shared(EFML)
 def test_an_elmoformanylangs_archive_is_converted(server, registry, tmp_path):
-    pytest.importorskip("spacy_elmo.bilm.io_elmoformanylangs",
-                        reason="the ELMoForManyLangs reader (issue 26 part 4) is not in this tree yet")
     members = {f"tiny.model/{p.name}": p.read_bytes() for p in EFML.iterdir() if p.is_file()}
     server.files["/11/142.zip"] = make_zip(members)
     registry({"efml-tiny": {"lang": "de", "format": "elmoformanylangs", "archive": {"url": server.url("/11/142.zip")}}})
     native = ensure_model("efml-tiny", progress=False)
     assert json.loads((native / "options.json").read_text())["lang"] == "de"
+    from spacy_elmo.bilm import load_bilm
+
+    converted, original = load_bilm(native), load_bilm(EFML)
+    sentences = [["Hallo", "Welt", "."], ["ein", "Satz"]]
+    for a, b in zip(converted.embed_sentences(sentences), original.embed_sentences(sentences)):
+        assert abs(a - b).max() < 1e-6
+
+
+def test_convert_and_package_take_a_published_name(server, registry, cli, tmp_path):
+    serve_reference(server, registry)
+    result = cli("convert", "tiny-en", tmp_path / "copy", "--half")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads((tmp_path / "copy" / "options.json").read_text())["lang"] == "en"
+    from spacy_elmo.application.pipeline_package import build_pipeline_dir
+
+    pipeline = build_pipeline_dir("tiny-en", tmp_path / "pipeline", "en")
+    assert '"tiny-en"' in (pipeline / "config.cfg").read_text()  # the config names the model, not a cache path
+    assert (pipeline / "elmo" / "bilm" / "weights.safetensors").is_file()
 
 
 def test_info_describes_a_published_model_and_a_misspelt_name_gets_suggestions(server, registry, cli):
