@@ -5,7 +5,7 @@ from typing import Any, Dict, Optional
 import typer
 
 from ._app import app
-from ._common import clean_errors
+from ._common import clean_errors, warn
 
 
 @app.command()
@@ -36,6 +36,7 @@ def adapt(
 
     from ..training.adapt import AdaptSettings, adapt as run_adapt
     from ..training.distributed import choose_device
+    from ..training.output_io import has_output_layer
     from ..weights import INIT_NAMES, resolve_weights
 
     given: Dict[str, Any] = {"steps": steps, "learning_rate": learning_rate, "head_steps": head_steps, "batch_tokens": batch_tokens,
@@ -44,7 +45,11 @@ def adapt(
                                    pretokenized=pretokenized, half=half)
     device = choose_device(gpu_id)
     weights = resolve_weights(base, names=INIT_NAMES._replace(weights="BASE"))
-    weights.read_options().require_bytes(f"adapt of {weights.describe()}")
+    options = weights.read_options()
+    options.require_bytes(f"adapt of {weights.describe()}")
+    if head_steps is not None and weights.bilm_dir is not None and has_output_layer(weights.bilm_dir):
+        warn(f"--head-steps {head_steps} is not used: {weights.describe()} has its own output layer, which is kept "
+             "and adapted with the biLM (--head-steps fits a new one for a model without).")
     record = run_adapt(weights.load(), text, output_dir, settings, model_dir=weights.bilm_dir, dev=dev, device=device,
                        progress=progress, log=lambda m: typer.echo(m, err=True), source=weights.describe())
     before, after = record["before"], record["after"]

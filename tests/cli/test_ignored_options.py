@@ -85,3 +85,11 @@ def test_pretrain_resume_accepts_the_same_command_again(cli, started_run):
     assert "would not change" not in result.stderr
     assert "--init-from en_elmo_small is not used" in result.stderr
     assert "no checkpoint" in result.stderr  # the trainer's own answer for this run, which never saved one
+
+
+def test_adapt_says_head_steps_is_unused_for_a_model_with_an_output_layer(cli, tmp_path):
+    """en_elmo_small ships its output layer, so there is nothing for --head-steps to fit."""
+    result = cli("adapt", "en_elmo_small", tmp_path / "nothing.txt", tmp_path / "out", "--head-steps", "5")
+    assert "--head-steps 5 is not used" in result.stderr and "has its own output layer" in result.stderr
+    quiet = cli("adapt", "en_elmo_small", tmp_path / "nothing.txt", tmp_path / "out")
+    assert "--head-steps" not in quiet.stderr
