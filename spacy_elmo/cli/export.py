@@ -24,7 +24,12 @@ def export(
 ) -> None:
     """Write a biLM in the original format that AllenNLP, bilm-tf and other ELMo tools read."""
     from ..conversion import export_bilm
+    from ..errors import ElmoError
 
+    if half and not native:  # the original layout is float32: --half would change nothing
+        raise ElmoError("--half applies to --native only: the original hdf5 layout stores float32. Add --native, or drop --half.")
+    if native and weight_name != ORIGINAL_WEIGHTS_NAME:
+        raise ElmoError("--weight-name names the hdf5 file of the original layout; --native writes weights.safetensors. Drop one of them.")
     written = export_bilm(model_dir, out_dir, weight_name=weight_name, native=native, half=half)
     typer.echo(f"wrote {written.options_file} and {written.weight_file} (reloaded: max vector difference {written.max_difference:.1e})")
 

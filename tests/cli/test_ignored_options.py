@@ -93,3 +93,11 @@ def test_adapt_says_head_steps_is_unused_for_a_model_with_an_output_layer(cli, t
     assert "--head-steps 5 is not used" in result.stderr and "has its own output layer" in result.stderr
     quiet = cli("adapt", "en_elmo_small", tmp_path / "nothing.txt", tmp_path / "out")
     assert "--head-steps" not in quiet.stderr
+
+
+@pytest.mark.parametrize("extra, message", [(["--half"], "--half applies to --native only"),
+                                            (["--native", "--weight-name", "w.hdf5"], "--weight-name names the hdf5 file")])
+def test_export_refuses_an_option_of_the_other_format(cli, tiny_model, tmp_path, extra, message):
+    result = cli("export", tiny_model, tmp_path / "out", *extra)
+    assert result.exit_code == 1 and message in result.stderr
+    assert not (tmp_path / "out").exists()
