@@ -33,6 +33,8 @@ NAMED = ("mix", "top", "average", "all")
 ALIASES = {"mean": "average", "concat": "all"}
 #: Every word a layer choice takes, as error messages and ``--help`` name them.
 CHOICES = "mix, top, average (or mean), all (or concat), or layer numbers such as 0,2 (0 = the token layer, -1 = the top)"
+#: The same words as ``--help`` gives them for ``--layers``.
+LAYERS_HELP = "mix (token._.elmo), top, average (or mean), all (or concat), or layer numbers such as 0,2 (0 = the token layer, -1 = the top)"
 #: What a caller may pass: a word, a layer number, or layer numbers.
 LayerChoice = Union[str, int, Sequence[int]]
 #: What :func:`parse_layers` gives: a word of :data:`NAMED`, or layer numbers.

@@ -155,3 +155,10 @@ def test_similarity_and_embed_agree_on_layer_numbers(cli, tiny_model, tmp_path):
     result = cli("similarity", "bank", *sentences, "--layers", "0,2", "--model", tiny_model)
     assert result.exit_code == 0, result.stderr
     assert f"{expected:5.3f}" in result.stdout.splitlines()[-2]
+
+
+@pytest.mark.parametrize("command", [["embed"], ["similarity"], ["visualize", "word"]])
+def test_every_layers_option_names_the_same_words(cli, command):
+    text = " ".join(re.sub(r"[│╭╮╰╯─]", " ", cli(*command, "--help").stdout).split())
+    for word in ("mix", "top", "average (or mean)", "all (or concat)", "0,2"):
+        assert word in text, (command, word)

@@ -7,6 +7,7 @@ import typer
 from ..application.bulk import DEFAULT_CHUNK_SIZE
 from ..bilm.batching import DEFAULT_BATCH_SIZE
 from ..errors import ElmoError
+from ..layer_choice import LAYERS_HELP
 from ._app import app
 from ._common import clean_errors, lang_option, model_option, options_option, precision_option, weights_option
 
@@ -16,7 +17,7 @@ from ._common import clean_errors, lang_option, model_option, options_option, pr
 def embed(
     input_path: Path = typer.Argument(..., metavar="INPUT", help="Text file (one document per line) or a .spacy DocBin."),
     output: Path = typer.Argument(..., metavar="OUTPUT", help="Output: .npz, .npy, .hdf5/.h5 (one dataset per line) or .spacy (DocBin with vectors)."),
-    layers: str = typer.Option("mix", "--layers", "-l", help="mix (as token._.elmo), top, average, all, or layer numbers such as 0,1,2."),
+    layers: str = typer.Option("mix", "--layers", "-l", help=LAYERS_HELP + "; all and layer numbers keep a layer axis."),
     model: Optional[Path] = model_option,
     options: Optional[Path] = options_option,
     weights: Optional[Path] = weights_option,

@@ -4,6 +4,7 @@ from typing import List, Optional
 
 import typer
 
+from ..layer_choice import LAYERS_HELP
 from ._app import app
 from ._common import clean_errors, lang_option, model_option, options_option, precision_option, weights_option
 
@@ -14,7 +15,7 @@ def similarity(
     word: str = typer.Argument(..., help="The word (or phrase) to compare, matched case-insensitively."),
     sentences: List[str] = typer.Argument(None, help="Two or more sentences that contain WORD."),
     file: Optional[Path] = typer.Option(None, "--file", "-f", help="Read sentences from this file (one a line), after any given."),
-    layers: str = typer.Option("mix", "--layers", "-l", help="mix (as token._.elmo), top, average, all, or layer numbers such as 1,2 (several layers are concatenated)."),
+    layers: str = typer.Option("mix", "--layers", "-l", help=LAYERS_HELP + "; several layers are concatenated."),
     model: Optional[Path] = model_option,
     options: Optional[Path] = options_option,
     weights: Optional[Path] = weights_option,

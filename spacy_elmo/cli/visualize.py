@@ -5,6 +5,7 @@ from typing import Optional
 import typer
 
 from ..errors import ElmoError
+from ..layer_choice import LAYERS_HELP
 from ._app import app
 from ._common import clean_errors, lang_option, model_option, options_option, precision_option, weights_option
 
@@ -22,7 +23,7 @@ def visualize_word(
     output: Path = typer.Option(None, "--output", "-o", help="PNG to write (default: WORD.png)."),
     text_column: str = typer.Option("text", "--text-column", help="Column with the sentence (.csv/.tsv)."),
     label_column: Optional[str] = typer.Option(None, "--label-column", help="Column that colours the points, e.g. a sense label."),
-    layers: str = typer.Option("mix", "--layers", "-l", help="mix (as token._.elmo), top, average, all, or layer numbers such as 1,2 (several layers are concatenated)."),
+    layers: str = typer.Option("mix", "--layers", "-l", help=LAYERS_HELP + "; several layers are concatenated."),
     annotate: Optional[bool] = typer.Option(None, "--annotate/--no-annotate", help="Write each point's context beside it (default: up to 40 points)."),
     model: Optional[Path] = model_option,
     options: Optional[Path] = options_option,
