@@ -10,6 +10,8 @@ from ._common import clean_errors
 def _size(n_bytes: Optional[int]) -> str:
     if n_bytes is None:
         return "?"
+    if n_bytes < 1e6:
+        return f"{n_bytes / 1e3:.0f} kB"
     return f"{n_bytes / 1e6:,.0f} MB" if n_bytes < 1e9 else f"{n_bytes / 1e9:.1f} GB"
 
 
@@ -23,11 +25,12 @@ def models(
     """List the published ELMo models that can be named anywhere a model is taken (--model NAME,
     config={'weights': NAME}, load_bilm(NAME)): fetched, verified and cached on first use.
 
-    Columns: name, spaCy language, format, size (where the registry states it), cached, how the files are
+    Columns: name, spaCy language, format, download size (where the registry states it, or once cached), cached, how the files are
     pinned (publisher sha256 / publisher md5+sha1 / sha256 recorded on first download / none yet), licence,
     source; "http" marks plain-http downloads (verified only by the recorded sha256).
     """
     from ..published import REGISTRY_ENV, is_cached, load_registry, models_root, offline, pin_state
+    from ..published.cache import cached_size
     from ..published.registry import user_registry_path
 
     entries = load_registry()
@@ -39,7 +42,8 @@ def models(
         if cached and not here:
             continue
         rows.append((
-            entry.name, entry.lang, entry.format, _size(entry.known_size), "yes" if here else "no",
+            entry.name, entry.lang, entry.format, _size(entry.known_size or (cached_size(entry) if here else None)),
+            "yes" if here else "no",
             pin_state(entry) + (", plain http" if entry.plain_http else ""), entry.license or "not stated",
             entry.source or (entry.urls[0] if entry.urls else ""), entry,
         ))

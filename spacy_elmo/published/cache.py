@@ -85,6 +85,15 @@ def is_cached(entry: Entry) -> bool:
     return cached_manifest(entry) is not None
 
 
+def cached_size(entry: Entry) -> Optional[int]:
+    """Bytes downloaded for a cached model (what its listing shows where the registry states no size)."""
+    manifest = cached_manifest(entry)
+    if manifest is None:
+        return None
+    sizes = [d.get("size") for d in manifest["downloads"].values()]
+    return sum(sizes) if all(isinstance(s, int) for s in sizes) else None
+
+
 def pins(entry: Entry) -> Dict[str, str]:
     """URL -> sha256 recorded on first download, for this entry's files that no publisher pins."""
     data = read_json(model_dir(entry.name) / PUBLISHED_PINS_NAME) or {}

@@ -56,6 +56,8 @@ def build(entry: Entry, progress: bool = True, force: bool = False) -> Path:
         source_dir = find_model_folder(unpacked, entry.format, entry.subfolder)
     else:
         source_dir = downloads_dir
+    source_bytes = sum(p.stat().st_size for p in source_dir.rglob("*") if p.is_file())
+    check_free_space(folder, source_bytes, f"Converting {entry.name}")  # the native copy is about as large
     if progress:
         print(f"Converting {entry.name} to the native format...", file=sys.stderr)
     remove_quietly([native, folder / (PUBLISHED_NATIVE_DIR + TMP_SUFFIX)])

@@ -58,6 +58,8 @@ def test_a_name_resolves_like_any_model_and_the_listing_says_cached(server, regi
     assert spacy_elmo.load_bilm("tiny-en").options.projection_dim == chosen.load().options.projection_dim
     row = next(line for line in cli("models").stdout.splitlines() if line.startswith("tiny-en "))
     assert " yes " in row and "sha256 recorded on first download" in row and "plain http" in row
+    n_bytes = sum(len(data) for data in reference_files().values())
+    assert f" {n_bytes / 1e3:.0f} kB " in row  # the size, known once downloaded
 
 
 def test_an_archive_with_the_model_in_a_subfolder(server, registry):
