@@ -16,6 +16,7 @@ Pure PyTorch: importing this imports neither spaCy nor thinc.
 """
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -205,7 +206,7 @@ class Elmo(nn.Module):
                 f"got {inputs.dtype} of shape {tuple(inputs.shape)}."
             )
         leading = inputs.shape[:-2]
-        ids = inputs.reshape(-1, *inputs.shape[-2:]).to(device=self.bilm.device, dtype=torch.long)
+        ids = inputs.reshape(math.prod(leading), *inputs.shape[-2:]).to(device=self.bilm.device, dtype=torch.long)
         layers, mask, with_markers = self._layers(ids)
         representations = []
         out_mask = _without_markers(mask) if with_markers and not self._keep_sentence_boundaries else mask

@@ -179,6 +179,9 @@ def test_a_model_by_name_and_the_packaged_default():
         Elmo("no_such_elmo", None, 1)
     with pytest.raises(ElmoError, match=r"integer character ids \[batch, tokens, 50\]"):
         default(torch.zeros(2, 3))
+    with torch.no_grad():  # an empty sentence, an empty batch: empty outputs of the right shape, no error
+        assert default(batch_to_ids([[]]))["elmo_representations"][0].shape == (1, 0, default.get_output_dim())
+        assert default(batch_to_ids([]))["mask"].shape == (0, 0)
 
 
 def test_batch_to_ids_edge_cases():
