@@ -128,13 +128,21 @@ def test_python_layers_take_the_same_words(tiny_bilm):
         tiny_bilm.embed_sentence(sentences[0], layers=7)
 
 
-def test_the_command_line_error_suggests_only_words_embed_accepts(cli, tiny_model, tmp_path):
+def test_the_command_line_error_suggests_only_words_embed_and_similarity_accept(cli, tiny_model, tmp_path):
     text = tmp_path / "in.txt"
     text.write_text("The river bank .\n", encoding="utf-8")
     result = cli("embed", text, tmp_path / "bad.npz", "--layers", "median", "--model", tiny_model)
     assert result.exit_code != 0 and "median" in result.stderr
-    for k, word in enumerate(suggested_words(result.stderr.replace("\n", " "))[0]):
+    words = suggested_words(result.stderr.replace("\n", " "))[0]
+    assert "0,2" in words and "concat" in words
+    for k, word in enumerate(words):
         result = cli("embed", text, tmp_path / f"{k}.npz", "--layers", word, "--model", tiny_model)
+        assert result.exit_code == 0, (word, result.stderr)
+    sentences = ["The river bank .", "The bank rates ."]
+    result = cli("similarity", "bank", *sentences, "--layers", "median", "--model", tiny_model)
+    assert result.exit_code != 0 and suggested_words(result.stderr.replace("\n", " "))[0] == words
+    for word in words:
+        result = cli("similarity", "bank", *sentences, "--layers", word, "--model", tiny_model)
         assert result.exit_code == 0, (word, result.stderr)
 
 
