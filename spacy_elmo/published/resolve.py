@@ -42,7 +42,7 @@ def ensure_model(name: str, progress: bool = True, force: bool = False, entries:
         try:
             return build(entry, progress=progress, force=force)
         except NetworkError as err:
-            raise NetworkError(_unavailable_message(entry, f"the network failed: {err}")) from err
+            raise NetworkError(_unavailable_message(entry, f"the network failed: {str(err).rstrip('.')}")) from err
 
 
 class UnknownModelError(ModelUnavailableError, KeyError):

@@ -152,7 +152,7 @@ def test_two_processes_fetching_at_once_end_with_one_good_copy(server, registry,
     import time
 
     serve_reference(server, registry)
-    server.delay_s = 0.01  # the download takes a while, so the second process arrives while it runs
+    server.delay_s = 0.005  # the download takes a while, so the second process arrives while it runs
     code = ("from spacy_elmo.published import ensure_model; from spacy_elmo.bilm import load_bilm; "
             "print(load_bilm(ensure_model('tiny-en', progress=False)).options.projection_dim)")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
