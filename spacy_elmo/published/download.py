@@ -31,6 +31,25 @@ USER_AGENT = "spacy-elmo (published ELMo models; Python urllib)"
 DISK_MARGIN = 64 << 20  # keep this much free beyond what a download needs
 
 
+class InsecureRedirectError(DownloadError):
+    """An https URL redirected to plain http: refused, as the download would lose its protection on the way."""
+
+
+class _NoDowngrade(urllib.request.HTTPRedirectHandler):
+    """Follow redirects (GitHub release files live behind one; the Range header goes along), never from https to http."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if req.full_url.lower().startswith("https://") and newurl.lower().startswith("http://"):
+            raise InsecureRedirectError(
+                f"{req.full_url} redirects to plain http ({newurl}); refused. Name the file's https address in your "
+                "own registry (SPACY_ELMO_REGISTRY) if it has one."
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_NoDowngrade)
+
+
 def file_hashes(path: Path, algorithms=("sha256",)) -> Dict[str, str]:
     """The hex digests of a file, read once."""
     digests = {name: hashlib.new(name) for name in algorithms}
@@ -113,7 +132,7 @@ def _transfer(url: str, part: Path, size: Optional[int], progress: bool, retries
             if not (err.code in (408, 429) or err.code >= 500):
                 raise DownloadError(_http_message(url, err)) from None
             reason = err
-        except DiskSpaceError:
+        except (DiskSpaceError, InsecureRedirectError):
             raise
         except (urllib.error.URLError, HTTPException, OSError, DownloadError) as err:
             reason = err
@@ -132,7 +151,7 @@ def _one_try(url: str, part: Path, have: int, size: Optional[int], progress: boo
         headers["Range"] = f"bytes={have}-"
     request = urllib.request.Request(url, headers=headers)
     try:
-        response = urllib.request.urlopen(request, timeout=TIMEOUT_S)
+        response = _OPENER.open(request, timeout=TIMEOUT_S)
     except urllib.error.HTTPError as err:
         if err.code == 416 and have:  # nothing left to send: the .part may already be whole
             total = _content_range_total(err.headers.get("Content-Range"))

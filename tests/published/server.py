@@ -13,6 +13,7 @@ class FileServer:
     def __init__(self) -> None:
         self.files: Dict[str, bytes] = {}
         self.cuts: Dict[str, int] = {}  # path -> how many more responses to cut halfway
+        self.redirects: Dict[str, str] = {}  # path -> where a 302 sends the client
         self.ranges = True  # honour Range requests
         self.delay_s = 0.0  # pause between blocks (to make two clients overlap)
         self.requests: List[Tuple[str, Optional[str]]] = []  # (path, Range header)
@@ -24,6 +25,12 @@ class FileServer:
 
             def do_GET(self):
                 server.requests.append((self.path, self.headers.get("Range")))
+                if self.path in server.redirects:
+                    self.send_response(302)
+                    self.send_header("Location", server.redirects[self.path])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 data = server.files.get(self.path)
                 if data is None:
                     self.send_error(404)

@@ -89,3 +89,23 @@ def test_a_size_the_registry_states_is_checked(server, tmp_path):
     with pytest.raises(VerificationError, match="registry says 1,000"):
         fetch(server.url("/f.bin"), tmp_path / "f.bin", size=1000, progress=False)
     assert not (tmp_path / "f.bin").exists() and not (tmp_path / "f.bin.part").exists()
+
+
+def test_a_redirect_is_followed_and_a_resume_keeps_its_range(server, tmp_path):
+    server.files["/objects/f.bin"] = DATA
+    server.redirects["/release/f.bin"] = server.url("/objects/f.bin")
+    server.cuts["/objects/f.bin"] = 1
+    fetch(server.url("/release/f.bin"), tmp_path / "f.bin", {"sha256": sha(DATA)}, progress=False)
+    assert (tmp_path / "f.bin").read_bytes() == DATA
+    assert server.gets("/objects/f.bin") == [None, f"bytes={len(DATA) // 2}-"]
+
+
+def test_a_redirect_from_https_to_plain_http_is_refused():
+    import urllib.request
+
+    from spacy_elmo.published.download import InsecureRedirectError, _NoDowngrade
+
+    request = urllib.request.Request("https://example.org/weights.hdf5")
+    with pytest.raises(InsecureRedirectError, match="plain http"):
+        _NoDowngrade().redirect_request(request, None, 302, "Found", {}, "http://example.org/weights.hdf5")
+    assert _NoDowngrade().redirect_request(request, None, 302, "Found", {}, "https://cdn.example.org/w").full_url == "https://cdn.example.org/w"
