@@ -8,10 +8,10 @@ or a packaged model, so every caller that names weights gets these names too.
 from __future__ import annotations
 
 from .cache import OFFLINE_ENV, is_cached, model_dir, models_root, offline, pin_state
-from .resolve import UnknownModelError, ensure_model
+from .resolve import ensure_model
 from .errors import (
     ArchiveError, DiskSpaceError, DownloadError, ModelUnavailableError, NetworkError, OfflineError, RegistryError,
-    VerificationError,
+    UnknownModelError, VerificationError,
 )
 from .registry import REGISTRY_ENV, Entry, Source, builtin_registry, load_registry
 

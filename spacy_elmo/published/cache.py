@@ -12,8 +12,9 @@ Layout, below ``spacy_elmo.user_cache.cache_subdir("models")``::
                             files go here too
     NAME/unpacked/          an archive's contents while it is converted
 
-:func:`spacy_elmo.published.resolve.ensure_model` answers from here. On every use the native files are checked against the sha256 in the manifest (once per process and file).
-``SPACY_ELMO_OFFLINE=1`` never touches the network (:func:`offline`).
+:func:`spacy_elmo.published.resolve.ensure_model` answers from here. On every use the native files are
+checked against the sha256 in the manifest (once per process and file). ``SPACY_ELMO_OFFLINE=1`` never
+touches the network (:func:`offline`).
 """
 from __future__ import annotations
 
@@ -137,12 +138,12 @@ def verify_native(entry: Entry, manifest: dict) -> Path:
 class model_lock:
     """The per-model file lock (``filelock``, which torch depends on), saying so when it has to wait."""
 
-    def __init__(self, name: str, progress: bool = True) -> None:
+    def __init__(self, name: str) -> None:
         from filelock import FileLock
 
         path = lock_path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.name, self.path, self.lock, self.progress = name, path, FileLock(str(path)), progress
+        self.name, self.path, self.lock = name, path, FileLock(str(path))
 
     def __enter__(self) -> "model_lock":
         from filelock import Timeout

@@ -100,11 +100,11 @@ def fetch(
     part = target.with_name(target.name + DOWNLOAD_PART_SUFFIX)
     target.parent.mkdir(parents=True, exist_ok=True)
     _transfer(url, part, size, progress, RETRIES if retries is None else retries, BACKOFF_S if backoff_s is None else backoff_s)
+    fix = f"{mismatch_fix or _default_fix(url)} The download was deleted."
     try:
         if size is not None and part.stat().st_size != size:
-            raise VerificationError(f"The download of {url} has {part.stat().st_size:,} bytes, but the registry says "
-                                    f"{size:,}. {mismatch_fix or _default_fix(url)}")
-        sha256 = check_hashes(part, expected or {}, f"The download of {url}", mismatch_fix or _default_fix(url))
+            raise VerificationError(f"The download of {url} has {part.stat().st_size:,} bytes, but the registry says {size:,}. {fix}")
+        sha256 = check_hashes(part, expected or {}, f"The download of {url}", fix)
     except VerificationError:
         part.unlink(missing_ok=True)
         raise
@@ -115,7 +115,7 @@ def fetch(
 
 def _default_fix(url: str) -> str:
     return ("The file on the server is not the one the registry names (changed, truncated or tampered with); "
-            f"the partial download was deleted. Check the URL ({url}) and the registry's hash.")
+            f"check the URL ({url}) and the registry's hash.")
 
 
 def _transfer(url: str, part: Path, size: Optional[int], progress: bool, retries: int, backoff_s: float) -> None:

@@ -9,6 +9,13 @@ class RegistryError(ElmoError, ValueError):
     """A registry file or one of its entries is malformed."""
 
 
+class UnknownModelError(ElmoError, KeyError):
+    """No registry entry has this name."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
 class ModelUnavailableError(ElmoError):
     """The model is not in the cache and cannot be fetched now: offline (``SPACY_ELMO_OFFLINE``) or no network."""
 

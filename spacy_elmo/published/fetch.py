@@ -1,5 +1,5 @@
 """Make one cached model, under its lock: download (or take hand-placed files), verify, unpack, convert,
-and write the manifest last. Called by :func:`spacy_elmo.published.cache.ensure_model` only."""
+and write the manifest last. Called by :func:`spacy_elmo.published.resolve.ensure_model` only."""
 from __future__ import annotations
 
 import sys
@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Dict
 
 from ..atomic import TMP_SUFFIX, atomic_path
-from .archive import find_model_folder, unpack
-from .cache import (
-    PUBLISHED_DOWNLOAD_DIR, PUBLISHED_MANIFEST_NAME, PUBLISHED_NATIVE_DIR, PUBLISHED_PINS_NAME, PUBLISHED_UNPACKED_DIR, model_dir, offline, pins, remove_quietly,
-    write_manifest, write_pins,
+from ..layout import (
+    PUBLISHED_DOWNLOAD_DIR, PUBLISHED_MANIFEST_NAME, PUBLISHED_NATIVE_DIR, PUBLISHED_PINS_NAME, PUBLISHED_UNPACKED_DIR,
 )
+from .archive import find_model_folder, unpack
+from .cache import model_dir, offline, pins, remove_quietly, write_manifest, write_pins
 from .convert import convert_to_native
 from .download import check_free_space, check_hashes, fetch, file_hashes
 from .errors import OfflineError
@@ -36,7 +36,7 @@ def build(entry: Entry, progress: bool = True, force: bool = False) -> Path:
         target = downloads_dir / file_name
         expected, fix = _expected(entry, source, recorded)
         if target.is_file():  # hand-placed, or fetched before a conversion failed: verified like a download
-            sha256 = check_hashes(target, expected, f"{target} (for {source.url})", fix + f" Delete {target} and download again.")
+            sha256 = check_hashes(target, expected, f"{target} (for {source.url})", f"{fix} Delete {target} and download again.")
         elif offline():
             raise OfflineError(f"{entry.name}: {target} is missing and SPACY_ELMO_OFFLINE is set.")
         else:
@@ -65,7 +65,7 @@ def build(entry: Entry, progress: bool = True, force: bool = False) -> Path:
         convert_to_native(entry, source_dir, building)
     native_hashes = {p.name: file_hashes(p)["sha256"] for p in sorted(native.iterdir()) if p.is_file()}
     write_manifest(entry, done, native_hashes)
-    remove_quietly([downloads_dir, folder / PUBLISHED_UNPACKED_DIR])  # the native copy is what is used; pins.json keeps the hashes
+    remove_quietly([downloads_dir, folder / PUBLISHED_UNPACKED_DIR])  # the native copy is used; pins.json keeps the hashes
     return native
 
 
@@ -73,13 +73,13 @@ def _expected(entry: Entry, source: Source, recorded: Dict[str, str]):
     """The hashes a file must have, and what to do when it does not."""
     if source.hashes:
         return source.hashes, (
-            f"The publisher's hash for {entry.name} ({entry.origin}) does not match: the file was changed, cut or "
-            "tampered with on the way. The partial download was deleted; try again, and if it persists, do not use this source."
+            f"That is not the publisher's hash for {entry.name} ({entry.origin}): the file was changed, cut or "
+            "tampered with on the way; if it persists, do not use this source."
         )
     if source.url in recorded:
         return {"sha256": recorded[source.url]}, (
             f"It is not the file first downloaded for {entry.name} (its sha256 was recorded then, in "
-            f"{model_dir(entry.name) / PUBLISHED_PINS_NAME}): the server now sends other bytes. If the publisher replaced the "
-            "file on purpose, delete that pins.json and download again; otherwise do not trust this source."
+            f"{model_dir(entry.name) / PUBLISHED_PINS_NAME}): the server now sends other bytes. If the publisher "
+            "replaced the file on purpose, delete that pins.json and download again; otherwise do not trust this source."
         )
     return {}, ""

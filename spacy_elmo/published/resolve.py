@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, Optional
 
+from ..layout import PUBLISHED_DOWNLOAD_DIR
 from ..user_cache import CACHE_ENV
-from .cache import (
-    PUBLISHED_DOWNLOAD_DIR, OFFLINE_ENV, cached_manifest, model_dir, model_lock, models_root, offline, verify_native,
-)
-from .errors import ModelUnavailableError, NetworkError, OfflineError
+from .cache import OFFLINE_ENV, cached_manifest, model_dir, model_lock, models_root, offline, verify_native
+from .errors import NetworkError, OfflineError, UnknownModelError
 from .fetch import build
 from .registry import Entry, close_names, load_registry
 
@@ -35,7 +34,7 @@ def ensure_model(name: str, progress: bool = True, force: bool = False, entries:
                 pass
     if offline() and not _all_downloaded(entry):
         raise OfflineError(_unavailable_message(entry, f"{OFFLINE_ENV} is set (offline), and it is not in the cache"))
-    with model_lock(entry.name, progress):
+    with model_lock(entry.name):
         manifest = None if force else cached_manifest(entry)  # another process may have made it meanwhile
         if manifest is not None:
             return verify_native(entry, manifest)
@@ -43,13 +42,6 @@ def ensure_model(name: str, progress: bool = True, force: bool = False, entries:
             return build(entry, progress=progress, force=force)
         except NetworkError as err:
             raise NetworkError(_unavailable_message(entry, f"the network failed: {str(err).rstrip('.')}")) from err
-
-
-class UnknownModelError(ModelUnavailableError, KeyError):
-    """No registry entry has this name."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0]) if self.args else ""
 
 
 def _all_downloaded(entry: Entry) -> bool:
