@@ -115,3 +115,29 @@ def test_weights_resolve_to_the_folder(reference):
     assert chosen.kind == "elmoformanylangs" and chosen.bilm_dir == MODEL
     assert chosen.read_options().output_dim == 32
     assert_matches_reference(chosen.load().embed_sentences(sentences), expected)
+
+
+def test_large_dictionary_ids_never_share_a_token_cache_entry():
+    """Ids past int16 (a CJK model's characters, any model's word ids): two tokens whose ids differ by 65536
+    must not share a cached vector, and the fast path must equal the exact one."""
+    from spacy_elmo.bilm import BiLM
+    from spacy_elmo.bilm.dictionary_characters import CHAR_SPECIALS, WORD_SPECIALS
+    from tests.helpers import tiny_options
+
+    characters = list(CHAR_SPECIALS) + [chr(0x4E00 + i) for i in range(70000 - len(CHAR_SPECIALS))]
+    words = list(WORD_SPECIALS) + [f"w{i}" for i in range(70000)]
+    options = tiny_options(n_characters=len(characters) + 1, extra={"vocabulary": {
+        "kind": "elmoformanylangs", "word_embedding_dim": 3, "n_words": len(words) + 1}})
+    torch.manual_seed(0)
+    bilm = BiLM(options, vocabulary=DictionaryVocabulary(characters, words, 50)).eval()
+    with torch.no_grad():
+        for p in bilm.parameters():
+            p.uniform_(-0.5, 0.5)
+    low, high = characters[10], characters[10 + 65536]
+    sentences = [[low, "w5"], [high, f"w{5 + 65536}"], [low + high, "w5"]]
+    fast = bilm.embed_sentences(sentences)
+    assert not numpy.allclose(fast[0][0, 0], fast[1][0, 0])
+    assert not numpy.allclose(fast[0][0, 1], fast[1][0, 1])  # the word ids differ by 65536 too
+    exact = on_exact_path(bilm, lambda: bilm.embed_sentences(sentences))
+    for a, b in zip(fast, exact):
+        numpy.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
