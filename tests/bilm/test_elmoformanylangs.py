@@ -91,6 +91,18 @@ def test_exact_path_with_grad_matches_and_trains_the_word_embedding(efml_bilm, r
     assert_matches_reference(exact, expected)
 
 
+def test_stateful_first_batch_after_a_reset_is_the_reference(efml_bilm, reference):
+    """What the original computes: its first batch after reset_states(); a second stateful batch then differs."""
+    sentences, expected = reference
+    efml_bilm.reset_states()
+    try:
+        assert_matches_reference(efml_bilm.embed_sentences(sentences, batch_size=3, stateful=True), expected)
+        second = efml_bilm.embed_sentences(sentences, batch_size=3, stateful=True)
+        assert not numpy.allclose(second[0][1:], expected["all_0"][1:], atol=1e-3)
+    finally:
+        efml_bilm.reset_states()
+
+
 def test_batching_and_order_do_not_change_the_vectors(efml_bilm, reference):
     sentences, expected = reference
     alone = [efml_bilm.embed_sentences([s])[0] for s in reversed(sentences)][::-1]
