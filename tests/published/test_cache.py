@@ -237,3 +237,13 @@ def test_a_hand_placed_file_with_the_wrong_bytes_is_refused(server, registry, pr
     (download / "options.json").write_bytes(files["options.json"] + b" ")
     with pytest.raises(VerificationError, match=r"options.json.*Delete .*download again"):
         ensure_model("tiny-en", progress=False)
+
+
+def test_the_component_takes_a_published_name(server, registry):
+    import spacy
+
+    serve_reference(server, registry)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("elmo", config={"weights": "tiny-en"})
+    doc = nlp("The bank raised rates.")
+    assert doc[1]._.elmo.shape[-1] > 0
