@@ -200,8 +200,10 @@ def parse_entry(name: str, data: Any, origin: str) -> Entry:
             raise bad("'subfolder' is for an 'archive'.")
     else:
         archive = _source(data["archive"], "'archive'", bad)
-        if not archive_file_name(archive.url).lower().endswith(ARCHIVE_SUFFIXES):
-            raise bad(f"the archive's URL must end with one of {', '.join(ARCHIVE_SUFFIXES)}: {archive.url}")
+        local = archive_file_name(archive.url)
+        if not local.lower().endswith(ARCHIVE_SUFFIXES) or not FILE_NAME_PATTERN.match(local):
+            raise bad(f"the archive's URL must end with a plain file name ending with one of {', '.join(ARCHIVE_SUFFIXES)}: "
+                      f"{archive.url}")
     subfolder = _text(data, "subfolder", bad)
     if subfolder is not None:
         parts = Path(subfolder).parts

@@ -14,6 +14,7 @@ class FileServer:
         self.files: Dict[str, bytes] = {}
         self.cuts: Dict[str, int] = {}  # path -> how many more responses to cut halfway
         self.redirects: Dict[str, str] = {}  # path -> where a 302 sends the client
+        self.unavailable: Dict[str, int] = {}  # path -> how many more requests get 503
         self.ranges = True  # honour Range requests
         self.delay_s = 0.0  # pause between blocks (to make two clients overlap)
         self.requests: List[Tuple[str, Optional[str]]] = []  # (path, Range header)
@@ -25,6 +26,10 @@ class FileServer:
 
             def do_GET(self):
                 server.requests.append((self.path, self.headers.get("Range")))
+                if server.unavailable.get(self.path, 0) > 0:
+                    server.unavailable[self.path] -= 1
+                    self.send_error(503)
+                    return
                 if self.path in server.redirects:
                     self.send_response(302)
                     self.send_header("Location", server.redirects[self.path])

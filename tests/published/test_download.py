@@ -109,3 +109,32 @@ def test_a_redirect_from_https_to_plain_http_is_refused():
     with pytest.raises(InsecureRedirectError, match="plain http"):
         _NoDowngrade().redirect_request(request, None, 302, "Found", {}, "http://example.org/weights.hdf5")
     assert _NoDowngrade().redirect_request(request, None, 302, "Found", {}, "https://cdn.example.org/w").full_url == "https://cdn.example.org/w"
+
+
+def test_a_server_error_is_retried_with_backoff(server, tmp_path, monkeypatch):
+    from spacy_elmo.published import download
+
+    sleeps = []
+    monkeypatch.setattr(download.time, "sleep", sleeps.append)
+    server.files["/f.bin"] = DATA
+    server.unavailable["/f.bin"] = 2
+    fetch(server.url("/f.bin"), tmp_path / "f.bin", {"sha256": sha(DATA)}, progress=False, retries=3, backoff_s=1.0)
+    assert (tmp_path / "f.bin").read_bytes() == DATA
+    assert sleeps == [1.0, 2.0]  # doubled after each try that brought nothing
+    server.unavailable["/f.bin"] = 5
+    with pytest.raises(DownloadError, match="failed 3 times in a row.*503"):
+        fetch(server.url("/f.bin"), tmp_path / "g.bin", progress=False, retries=3, backoff_s=0)
+
+
+def test_free_disk_space_is_checked_before_anything_is_written(server, tmp_path, monkeypatch):
+    import collections
+
+    from spacy_elmo.published import download
+    from spacy_elmo.published.errors import DiskSpaceError
+
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(download.shutil, "disk_usage", lambda path: usage(10**9, 10**9, 1000))
+    server.files["/f.bin"] = DATA
+    with pytest.raises(DiskSpaceError, match="SPACY_ELMO_CACHE"):
+        fetch(server.url("/f.bin"), tmp_path / "f.bin", progress=False)
+    assert not (tmp_path / "f.bin.part").exists()
