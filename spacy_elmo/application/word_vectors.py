@@ -47,6 +47,9 @@ def read_labelled(path: Path, text_column: str = "text", label_column: Optional[
     if path.suffix.lower() not in (".csv", ".tsv"):
         if label_column is not None:
             raise ElmoError(f"--label-column needs a .csv or .tsv file with a header row; {path} is read as plain text.")
+        if text_column != "text":  # a column of a plain text file: it would be ignored
+            raise ElmoError(f"--text-column needs a .csv or .tsv file with a header row; {path} is read as plain text "
+                            "(one sentence a line). Drop --text-column, or give the table as .csv / .tsv.")
         return read_sentences(path), None
     if not path.is_file():
         raise ElmoError(f"Sentence file not found: {path}")

@@ -101,3 +101,12 @@ def test_export_refuses_an_option_of_the_other_format(cli, tiny_model, tmp_path,
     result = cli("export", tiny_model, tmp_path / "out", *extra)
     assert result.exit_code == 1 and message in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_text_column_with_a_plain_text_file_is_an_error(tmp_path):
+    from spacy_elmo.application.word_vectors import read_labelled
+
+    (tmp_path / "s.txt").write_text("The bank .\n", encoding="utf-8")
+    with pytest.raises(ElmoError, match="--text-column needs a .csv or .tsv"):
+        read_labelled(tmp_path / "s.txt", text_column="sentence")
+    assert read_labelled(tmp_path / "s.txt") == (["The bank ."], None)
