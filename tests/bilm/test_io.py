@@ -7,6 +7,7 @@ import torch
 
 from spacy_elmo import load_bilm
 from spacy_elmo.bilm import BiLM, OptionsError, WeightFileError, save_original
+from spacy_elmo.bilm import load_bilm as read_format  # the format loader, below the names spacy_elmo.load_bilm takes
 from spacy_elmo.bilm.io_original import expected_shapes
 from tests.helpers import REFERENCE, needs_reference, tiny_options
 
@@ -61,6 +62,8 @@ def test_exported_file_has_the_reference_layout(tmp_path):
 def test_missing_weight_file_names_the_file(tmp_path, tiny_bilm):
     tiny_bilm.options.to_file(tmp_path / "options.json")
     with pytest.raises(WeightFileError, match="not found.*nope.hdf5"):
+        read_format(tmp_path / "options.json", tmp_path / "nope.hdf5")
+    with pytest.raises(WeightFileError, match="nope.hdf5"):  # by name: the path resolver says it first
         load_bilm(tmp_path / "options.json", tmp_path / "nope.hdf5")
 
 
@@ -109,10 +112,10 @@ def test_native_mismatch_and_corruption(tmp_path, tiny_bilm):
 def test_bad_options_are_clear(tmp_path):
     (tmp_path / "o.json").write_text(json.dumps({"lstm": {"dim": 4}}))
     with pytest.raises(OptionsError, match="char_cnn"):
-        load_bilm(tmp_path / "o.json", tmp_path / "w.hdf5")
+        read_format(tmp_path / "o.json", tmp_path / "w.hdf5")
     (tmp_path / "bad.json").write_bytes(b"\x89HDF\r\n")
     with pytest.raises(OptionsError, match="not valid JSON"):
-        load_bilm(tmp_path / "bad.json", tmp_path / "w.hdf5")
+        read_format(tmp_path / "bad.json", tmp_path / "w.hdf5")
     with pytest.raises(OptionsError, match="activation"):
         tiny_options(activation="gelu")
 
