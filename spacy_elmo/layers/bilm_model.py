@@ -77,7 +77,7 @@ class StandaloneSettings:
     frozen: bool = True
     trainable_layers: Optional[int] = None
     learn_rate_scale: float = 1.0
-    precision: str = "fp32"  # not carried over from the component: the architecture's config has no such key
+    precision: str = "fp32"  # the component's, carried into the copy and into spacy-elmo.StandaloneElmo.v1's block
 
     @property
     def uses_cache(self) -> bool:
@@ -137,7 +137,8 @@ class ElmoBiLMModel(Model):
             raise ElmoError("This spacy-elmo.BiLM.v1 model has no settings yet: only a configured model can be copied.")
         copied = ElmoBiLMModel(dropout=self.attrs.get("bilm_dropout", 0.0))
         copied.configure(StandaloneSettings(split=settings.split, batch_size=settings.batch_size,
-                                            max_batch_tokens=settings.max_batch_tokens, stateful=settings.stateful),
+                                            max_batch_tokens=settings.max_batch_tokens, stateful=settings.stateful,
+                                            precision=settings.precision),
                          self.shim.source)
         copied.shim._device = self.shim._device
         copied.shim.set_bilm(copy.deepcopy(self.bilm))

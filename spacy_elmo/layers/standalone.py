@@ -86,6 +86,7 @@ def StandaloneElmo(
     max_batch_tokens: int = 4096,
     stateful: bool = False,
     cache_size_mb: float = 0.0,
+    precision: str = "fp32",
 ) -> ElmoStandalone:
     """``spacy-elmo.StandaloneElmo.v1``: a tok2vec with its own frozen biLM and its own mix, what
     ``nlp.replace_listeners`` puts in an ``ElmoListener``'s place (spaCy writes this block into the
@@ -93,7 +94,7 @@ def StandaloneElmo(
 
     bilm: a ``spacy-elmo.BiLM.v1`` block; it runs frozen (its dropout is unused).
     mix: a ``spacy-elmo.ElmoListener.v1`` block (its ``upstream`` is unused: nothing is listened to).
-    weights / options_file / weight_file, split, batch_size, max_batch_tokens, stateful: as the
+    weights / options_file / weight_file, split, batch_size, max_batch_tokens, stateful, precision: as the
       'elmo' component's settings of the same names (copied from it). A saved pipeline keeps its own
       copy of the biLM, so the weights are read only when such a block is trained from scratch.
     cache_size_mb: a layer cache for this biLM (0: none; the copy's cache starts empty).
@@ -103,7 +104,8 @@ def StandaloneElmo(
             f"{STANDALONE_ARCHITECTURE} needs bilm = a spacy-elmo.BiLM.v1 block and mix = a {LISTENER_ARCHITECTURE} block."
         )
     settings = StandaloneSettings(split=split or DEFAULT_SPLITTER, batch_size=batch_size,
-                                  max_batch_tokens=max_batch_tokens, stateful=stateful, cache_size_mb=cache_size_mb)
+                                  max_batch_tokens=max_batch_tokens, stateful=stateful, cache_size_mb=cache_size_mb,
+                                  precision=precision)
     bilm.configure(settings, WeightsSource(weights, options_file, weight_file))
     return ElmoStandalone(bilm, mix)
 
@@ -130,6 +132,7 @@ def install_replace_hooks(model: ElmoBiLMModel, settings: Any) -> None:
         "weights": settings.weights, "options_file": settings.options_file, "weight_file": settings.weight_file,
         "split": settings.split.config, "batch_size": settings.batch_size,
         "max_batch_tokens": settings.max_batch_tokens, "stateful": settings.stateful,
+        "precision": settings.precision,  # else a bf16 component's replaced listeners would run fp32, silently
     })
 
 

@@ -148,3 +148,23 @@ def test_the_default_cache_size_is_declared_once():
 
     assert ElmoSettings().cache_size_mb == DEFAULT_CACHE_SIZE_MB
     assert spacy.blank("en").get_factory_meta("elmo").default_config["cache_size_mb"] == DEFAULT_CACHE_SIZE_MB
+
+
+def test_replace_listeners_keeps_the_components_precision(tiny_model, tmp_path):
+    """The standalone copy ran fp32 whatever the component's precision said; now it carries it, in the model
+    and in the config a saved pipeline is rebuilt from."""
+    import spacy
+
+    from spacy_elmo.layers.standalone import ElmoStandalone
+    from tests.pipeline.test_listener import build
+
+    nlp, examples = build(tiny_model, textcat=False, precision="auto")
+    nlp.initialize(lambda: examples)
+    nlp.replace_listeners("elmo", "ner", ["model.tok2vec"])
+    standalone = next(node for node in nlp.get_pipe("ner").model.walk() if isinstance(node, ElmoStandalone))
+    assert standalone.bilm_model.settings.precision == "auto"
+    assert nlp.config["components"]["ner"]["model"]["tok2vec"]["precision"] == "auto"
+    nlp.to_disk(tmp_path / "p")
+    loaded = spacy.load(tmp_path / "p")
+    again = next(node for node in loaded.get_pipe("ner").model.walk() if isinstance(node, ElmoStandalone))
+    assert again.bilm_model.settings.precision == "auto"
