@@ -15,7 +15,8 @@ from ..errors import ElmoError
 F = TypeVar("F", bound=Callable)
 
 MODEL_HELP = (
-    "A packaged biLM's name (en_elmo_small), a native model dir, a pretraining run, a spaCy pipeline dir or an "
+    "A packaged biLM's name (en_elmo_small), a published model's name (allennlp-en-original, efml-de; fetched and "
+    "cached on first use; `models` lists them), a native model dir, a pretraining run, a spaCy pipeline dir or an "
     "installed spaCy pipeline package with an 'elmo' component. Default: the packaged model."
 )
 OPTIONS_HELP = "Original options.json (with --weights)."
