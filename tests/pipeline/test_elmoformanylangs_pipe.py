@@ -20,7 +20,8 @@ def test_blank_german_pipeline_gives_every_layer_without_boundaries(tmp_path):
     nlp = spacy.blank("de")
     with warnings.catch_warnings():
         warnings.simplefilter("error", LanguageMismatchWarning)  # the folder records no language: no warning
-        nlp.add_pipe("elmo", config={"weights": str(MODEL)})
+        elmo = nlp.add_pipe("elmo", config={"weights": str(MODEL)})
+        assert elmo._output_shape() == (3, 32) and not elmo.model.shim.is_loaded  # listeners' dims, read without the weights
         doc = nlp("Ünïcödé ok supercalifragilisticexpialidocious 中文 .")  # one sentence: the component splits at sentence ends
     data = doc._.elmo_data
     assert data.layers.shape == (3, len(doc), 32)
