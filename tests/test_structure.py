@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "spacy_elmo"
 
 # Lowest first. A module may import its own layer and those below, never one above.
 LAYERS = [
-    ("base", ("spacy_elmo.atomic", "spacy_elmo.errors", "spacy_elmo.layout", "spacy_elmo.progress")),
+    ("base", ("spacy_elmo.atomic", "spacy_elmo.errors", "spacy_elmo.layout", "spacy_elmo.progress", "spacy_elmo.user_cache")),
     ("bilm", ("spacy_elmo.bilm", "spacy_elmo.layer_choice")),  # layer_choice: plain numpy, so BiLM.embed_sentences(layers=) has the one parser
     ("face", ("spacy_elmo",)),  # the package's own names (BiLM, load_bilm, the errors); nothing imports it
     ("weights", ("spacy_elmo.models", "spacy_elmo.weights", "spacy_elmo.conversion")),

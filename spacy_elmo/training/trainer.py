@@ -12,7 +12,6 @@ A run directory holds everything needed to continue or use the run:
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import signal
@@ -25,23 +24,19 @@ import torch
 
 from ..bilm import BiLM
 from ..bilm.fast.batched_lstm import BatchedSettings
-from ..bilm.fast.precision import ProductSizes, bf16_pays
-from ..errors import ElmoError
 from ..layout import CHECKPOINT_DIR, CHECKPOINT_NAME, RUN_CACHE_DIR, RUN_CONFIG_NAME, RUN_LOG_NAME, RUN_MODEL_DIR, VOCAB_NAME
 from ..progress import progress_bar
+from .autocast import AUTOCAST_DTYPES, autocast_context, autocast_dtype  # noqa: F401 - imported from here too
 from .batching import BatchMaker, epoch_batches, shard
 from .checkpoint_file import load_checkpoint_file, save_checkpoint_file
 from .config import PretrainConfig
 from .corpus import CorpusError, TokenizedCorpus, Tokenizer, tokenize_corpus
 from .distributed import init_distributed
+from .errors import TrainingError
 from .evaluation import evaluate
 from .lm import BidirectionalLM
 from .output_io import save_output_layer
 from .vocab import Vocabulary
-
-
-class TrainingError(ElmoError, RuntimeError):
-    """The run cannot start or continue (bad output dir, missing checkpoint, ...)."""
 
 
 # -- data -------------------------------------------------------------------------------------
@@ -88,31 +83,6 @@ def lstm_settings(config: PretrainConfig) -> BatchedSettings:
         return BatchedSettings(impl=t.lstm_impl, compile_cell=t.lstm_compile, cuda_graphs=t.cuda_graphs)
     except ValueError as err:
         raise TrainingError(f"[training] {err}") from err
-
-
-AUTOCAST_DTYPES = {"none": None, "bfloat16": torch.bfloat16, "auto": None}
-
-
-def autocast_dtype(name: str, device: torch.device, sizes: Optional[ProductSizes] = None) -> Optional[torch.dtype]:
-    """The dtype [training] autocast asks for on ``device``. ``"auto"``: bf16 on a CPU where the model's
-    training products (forward and backward, at ``sizes``) measured at least ``BF16_MARGIN`` times faster
-    in bf16 (:func:`spacy_elmo.bilm.fast.precision.bf16_pays`, cached per CPU model and torch version:
-    bf16 autocast pretraining ran 2.1x on a Zen 4 and 0.84x on an Intel Xeon without AMX, issue 27,
-    BENCHMARKS.md), float32 elsewhere."""
-    if name not in AUTOCAST_DTYPES:
-        raise TrainingError(f"[training] autocast is {name!r}; expected one of {sorted(AUTOCAST_DTYPES)}.")
-    if name == "auto":
-        return torch.bfloat16 if device.type == "cpu" and bf16_pays(sizes, "training") else None
-    return AUTOCAST_DTYPES[name]
-
-
-def autocast_context(config: PretrainConfig, device: torch.device):
-    """``torch.autocast`` for the training forward pass as [training] autocast asks, or a no-op.
-    The autocast cache is off with CUDA graphs (graph capture cannot use it)."""
-    dtype = autocast_dtype(config.training.autocast, device, ProductSizes.of(config.model))
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=dtype, cache_enabled=not config.training.cuda_graphs)
 
 
 def update(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch, config: PretrainConfig, step: int,

@@ -172,6 +172,7 @@ def test_the_package_asks_openmp_to_wait_passively_only_where_it_can(before, pre
     assert threads == ("None" if expected == "PASSIVE" else "1")  # torch's count only with passive waits
 
 
+@pytest.mark.slow
 def test_torch_first_gives_each_direction_a_thread_in_a_fresh_process():
     """``import torch`` first (what ``import spacy`` does): the call runs on one thread, each direction on one more."""
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "SPACY_ELMO_INFERENCE_THREADS", "OMP_NUM_THREADS")}
