@@ -304,6 +304,22 @@ def test_the_legacy_torch_format_of_the_released_models_reads_the_same(efml_copy
 
 
 @needs_efml
+def test_a_legacy_pkl_that_claims_a_huge_tensor_fails_fast(efml_copy):
+    """The pickle format before zip names each storage's size before its data: a claim of 1.5e9 floats in an
+    80 kB file must be an error at once, never 6 GB of memory filled."""
+    path = efml_copy / "token_embedder.pkl"
+    torch.save(torch.load(path, weights_only=True), path, _use_new_zipfile_serialization=False)
+    data = path.read_bytes()
+    claim = b"K\x10N"  # projection.bias: the one storage of 16 floats (BININT1 16, then the view's NONE)
+    assert data.count(claim) == 1
+    path.write_bytes(data.replace(claim, b"J" + (1_500_000_000).to_bytes(4, "little") + b"N"))
+    start = time.perf_counter()
+    with pytest.raises(WeightFileError, match="token_embedder.pkl as a torch state dict"):
+        load_bilm(efml_copy)
+    assert time.perf_counter() - start < 2.0
+
+
+@needs_efml
 def test_native_dictionaries_file_is_checked(tmp_path):
     folder = tmp_path / "native"
     load_bilm(EFML).save(folder)
