@@ -153,3 +153,33 @@ def test_large_dictionary_ids_never_share_a_token_cache_entry():
     exact = on_exact_path(bilm, lambda: bilm.embed_sentences(sentences))
     for a, b in zip(fast, exact):
         numpy.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_a_model_without_a_word_embedding_needs_no_word_dic(efml_bilm, tmp_path):
+    """word_dim 0: no word.dic, the projection reads the characters alone. Made from the reference by dropping
+    the word columns: its token layer must be the full one minus the word vector's share (W_word @ word)."""
+    import shutil
+
+    folder = tmp_path / "chars_only"
+    shutil.copytree(MODEL, folder)
+    folder.chmod(0o755)  # the shared copy is read-only
+    for path in folder.iterdir():
+        path.chmod(0o644)
+    (folder / "word.dic").unlink()
+    arch = folder / "tiny_cnn_8_6_16_32.json"
+    config = json.loads(arch.read_text())
+    config["token_embedder"]["word_dim"] = 0
+    arch.write_text(json.dumps(config))
+    state = torch.load(MODEL / "token_embedder.pkl", weights_only=True)
+    words = state.pop("word_emb_layer.embedding.weight")
+    word_part = state["projection.weight"][:, : words.shape[1]]
+    state["projection.weight"] = state["projection.weight"][:, words.shape[1]:].clone()
+    torch.save(state, folder / "token_embedder.pkl")
+    chars_only = load_bilm(folder)
+    assert chars_only.options.word_embedding_dim == 0 and chars_only.vocabulary.width == 50
+    sentence = ["The", "bank", "rates"]
+    full, alone = efml_bilm.embed_sentences([sentence])[0][0, :, :16], chars_only.embed_sentences([sentence])[0][0, :, :16]
+    word_ids = efml_bilm.char_ids([sentence])[0, :, -1] - 1
+    numpy.testing.assert_allclose(full - alone, (words[word_ids] @ word_part.T).numpy(), rtol=0, atol=1e-5)
+    exact = on_exact_path(chars_only, lambda: chars_only.embed_sentences([sentence]))[0]
+    numpy.testing.assert_allclose(chars_only.embed_sentences([sentence])[0], exact, rtol=0, atol=1e-5)

@@ -140,6 +140,7 @@ def test_hdf5_dataset_of_strings(original_pair):
 def efml_copy(tmp_path):
     folder = tmp_path / "efml"
     shutil.copytree(EFML, folder)
+    folder.chmod(0o755)  # the shared copy is read-only
     for path in folder.iterdir():
         path.chmod(0o644)
     return folder
