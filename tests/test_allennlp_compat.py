@@ -1,6 +1,7 @@
 """``from spacy_elmo import Elmo, batch_to_ids`` gives what AllenNLP 2.10.1's ``allennlp.modules.elmo`` gave
 (``../shared/data/elmo-reference/allennlp-elmo-module``: three variants of the arguments, one batch of 14
-sentences, a fresh module each, eval mode), and carries state as bilm-tf did when asked to."""
+sentences, a fresh module each, eval mode), carries state as bilm-tf did when asked to, and (where AllenNLP's ELMo
+code is installed, the bench extra) carries state across changing batch sizes and back-propagates as AllenNLP does."""
 import json
 import re
 import subprocess
@@ -202,3 +203,58 @@ def test_importing_it_imports_neither_spacy_nor_thinc():
             "bad = [m for m in sys.modules if m.split('.')[0] in ('spacy', 'thinc')]; assert not bad, bad")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+# -- against AllenNLP's own module, run here (simple-elmo-pytorch, the bench extra, is its ELMo code) ---------------
+def allennlp_reference_module():
+    pytest.importorskip("simple_elmo_pytorch", reason="AllenNLP's ELMo code comes with the bench extra: pip install -e '.[bench]'")
+    from simple_elmo_pytorch.models.elmo import Elmo as AllenNLPElmo, batch_to_ids as allennlp_ids
+
+    return AllenNLPElmo, allennlp_ids
+
+
+@needs_shared(MODULE_REF, ALLENNLP)
+def test_stateful_carries_state_per_row_as_allennlp_does_when_the_batch_grows_and_shrinks(reference):
+    AllenNLPElmo, allennlp_ids = allennlp_reference_module()
+    _, sentences, _ = reference
+    theirs = AllenNLPElmo(str(ALLENNLP / "options.json"), str(ALLENNLP / "lm_weights.hdf5"), 1, dropout=0.0).eval()
+    ours = reference_elmo(num_output_representations=1, dropout=0.0, stateful=True).eval()
+    for batch in (sentences[0:3], sentences[3:8], sentences[8:10], sentences[10:14], sentences[0:1], sentences[5:11]):
+        with torch.no_grad():
+            want = theirs(allennlp_ids(batch))["elmo_representations"][0]
+            got = ours(batch_to_ids(batch))["elmo_representations"][0]
+        torch.testing.assert_close(got, want, atol=ATOL, rtol=0)
+
+
+@needs_shared(MODULE_REF, ALLENNLP)
+def test_gradients_through_the_bilm_equal_allennlps(reference):
+    """Every one of the 37 parameters' gradients, after the two layouts' known differences: LSTM gates in TF's
+    order (i, j, f, o) here and (i, f, j, o) there; highway carry weights stored negated there."""
+    AllenNLPElmo, allennlp_ids = allennlp_reference_module()
+    _, sentences, _ = reference
+    theirs = AllenNLPElmo(str(ALLENNLP / "options.json"), str(ALLENNLP / "lm_weights.hdf5"), 1, dropout=0.0, requires_grad=True).train()
+    ours = reference_elmo(num_output_representations=1, dropout=0.0, requires_grad=True).train()
+    want = theirs(allennlp_ids(sentences[:5]))["elmo_representations"][0]
+    got = ours(batch_to_ids(sentences[:5]))["elmo_representations"][0]
+    weights = torch.randn(want.shape, generator=torch.Generator().manual_seed(0))
+    (want * weights).sum().backward()
+    (got * weights).sum().backward()
+    their_params = dict(theirs.named_parameters())
+
+    def in_their_layout(name: str, grad: torch.Tensor) -> torch.Tensor:
+        if ".lstm." in name and "linearity" in name:
+            i, j, f, o = grad.chunk(4, dim=0)
+            return torch.cat([i, f, j, o])
+        if ".highways." in name:
+            transform, carry = grad.chunk(2, dim=0)
+            return torch.cat([transform, -carry])
+        return grad
+
+    compared = 0
+    for name, p in ours.named_parameters():
+        expected = their_params[allennlp_name(name)].grad
+        scale = float(expected.abs().max())
+        assert scale > 0, name
+        torch.testing.assert_close(in_their_layout(name, p.grad), expected, atol=1e-4 * scale, rtol=0, msg=name)
+        compared += 1
+    assert compared == 37
