@@ -13,8 +13,6 @@ routes that do set the hooks again (``with_vector_hooks``, ``nlp.pipe(n_process=
 """
 from __future__ import annotations
 
-import os
-import sys
 import threading
 import warnings
 from contextlib import contextmanager
@@ -24,6 +22,7 @@ import numpy
 import srsly
 
 from ..bilm.scalar_mix import mix_layers
+from ..errors import user_stacklevel
 
 MSGPACK_KEY = "__spacy_elmo_data__"
 
@@ -146,23 +145,11 @@ def hooks_set_again() -> Iterator[None]:
         _state.depth -= 1
 
 
-_LIBRARIES = tuple(os.sep + name + os.sep for name in ("srsly", "spacy", "thinc", "spacy_elmo"))
-
-
-def _callers_level() -> int:
-    """The ``stacklevel`` of the first frame outside srsly, spaCy and this package: the warning then
-    names the user's line that read the doc."""
-    frame, level = sys._getframe(2), 2  # the caller of _decode, as warnings counts it
-    while frame.f_back is not None and any(part in frame.f_code.co_filename for part in _LIBRARIES):
-        frame, level = frame.f_back, level + 1
-    return level
-
-
 def _decode(obj: Any, chain=None):
     if isinstance(obj, dict) and MSGPACK_KEY in obj:
         data = ElmoData.from_dict(obj[MSGPACK_KEY])
         if data.vector_hooks and not getattr(_state, "depth", 0):
-            warnings.warn(HOOKS_LOST, VectorHooksLostWarning, stacklevel=_callers_level())
+            warnings.warn(HOOKS_LOST, VectorHooksLostWarning, stacklevel=user_stacklevel())
         return data
     return obj if chain is None else chain(obj)
 

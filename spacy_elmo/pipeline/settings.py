@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Optional, Union
 
 from ..bilm.batching import DEFAULT_BATCH_SIZE
 from ..bilm.fast.precision import PRECISIONS
+from ..errors import user_stacklevel
 from ..layer_choice import check_output_mix
 from ..layers.cache import DEFAULT_CACHE_SIZE_MB
 from ..layers.splitting import DEFAULT_SPLITTER, Splitter, splitter_from_legacy
@@ -111,7 +112,7 @@ class ElmoSettings:
         if self.precision not in PRECISIONS:
             raise ValueError(f"'elmo' precision must be one of {', '.join(repr(p) for p in PRECISIONS)}; got {self.precision!r}.")
         for message in self.ignored():
-            warnings.warn(message, IgnoredSettingWarning, stacklevel=3)
+            warnings.warn(message, IgnoredSettingWarning, stacklevel=user_stacklevel())
 
     def ignored(self) -> List[str]:
         """Why each setting given away from its default has no effect with the others (none: []).

@@ -122,8 +122,10 @@ def test_two_processes_do_not_warn(tiny_nlp):
 def test_a_setting_that_the_others_make_ineffective_warns(tiny_nlp, config, named):
     from spacy_elmo.pipeline.settings import IgnoredSettingWarning
 
-    with pytest.warns(IgnoredSettingWarning, match=r"\[spacy-elmo W002\] 'elmo' " + named):
+    with pytest.warns(IgnoredSettingWarning, match=r"\[spacy-elmo W002\] 'elmo' " + named) as record:
         nlp = tiny_nlp(**config)
+    # it names the user's add_pipe line (in tests/pipeline/conftest.py here), not a line of spaCy or of this package
+    assert record[0].filename.endswith("conftest.py"), record[0].filename
     assert nlp.get_pipe("elmo").model.cache.enabled == (config.get("frozen", True) and not config.get("stateful", False))
 
 
