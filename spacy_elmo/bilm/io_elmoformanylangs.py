@@ -116,12 +116,15 @@ def read_architecture(folder: Path) -> Tuple[Dict[str, Any], str]:
     named = config.get("config_path")
     if not isinstance(named, str) or not named.strip():
         raise OptionsError(f"{folder / CONFIG_NAME}: config_path is {named!r}; expected the file name of the architecture JSON.")
+    if "\x00" in named:
+        raise OptionsError(f"{folder / CONFIG_NAME}: config_path {named!r} holds a NUL character; it is not a file name.")
     base = PureWindowsPath(named).name if "\\" in named else PurePosixPath(named).name
     candidates = []
     inside = (folder / named).resolve()
     if inside.is_relative_to(folder.resolve()):
         candidates.append(inside)
-    candidates.append(folder / base)
+    if base:
+        candidates.append(folder / base)
     for candidate in candidates:
         if candidate.is_file():
             return _architecture(_read_json(candidate), candidate.name), str(candidate)

@@ -186,6 +186,8 @@ def test_a_size_the_pkl_does_not_hold_fails_before_reading_it(efml_copy):
     (None, "config_path is None"),
     (42, "config_path is 42"),
     ("../../../etc/hostname", r"config_path names '../../../etc/hostname', which is neither in"),
+    ("a\x00b.json", r"config_path 'a\\x00b.json' holds a NUL character"),
+    ("configs/", r"config_path names 'configs/', which is neither in"),
 ])
 def test_config_path_is_checked_and_never_leaves_the_folder(efml_copy, config_path, message):
     config = json.loads((efml_copy / "config.json").read_text())
