@@ -128,8 +128,9 @@ HOOKS_LOST = (
     "[spacy-elmo W001] Read a doc with doc._.elmo_data from bytes (DocBin or Doc.from_bytes): spaCy does not save "
     "the vector hooks, so until they are set again, token/span/doc .similarity and .vector are spaCy's static "
     "vectors, not ELMo's (.similarity is 1.0 for the same word in any two contexts). Read the docs with "
-    "spacy_elmo.pipeline.with_vector_hooks(doc_bin.get_docs(nlp.vocab)), which sets them again and does not "
-    "warn, or use token._.elmo / span._.elmo / doc._.elmo, which need no hooks."
+    "spacy_elmo.pipeline.with_vector_hooks(doc_bin.get_docs(nlp.vocab)) (or, for Doc.to_bytes() output, "
+    "with_vector_hooks(list_of_bytes, nlp.vocab)), which sets them again and does not warn, or use "
+    "token._.elmo / span._.elmo / doc._.elmo, which need no hooks."
 )
 _state = threading.local()
 

@@ -143,17 +143,28 @@ def _restore_hooks(item: DocOrTuple) -> DocOrTuple:
     return item
 
 
-def with_vector_hooks(docs: Iterable[Doc]) -> List[Doc]:
+def with_vector_hooks(docs: Iterable[Union[Doc, bytes]], vocab=None) -> List[Doc]:
     """Set the ELMo vector hooks again on every doc, now, and return them as a list, e.g. after
-    ``DocBin.get_docs`` or ``Doc.from_bytes`` (spaCy cannot serialize hooks). A doc without
+    ``DocBin.get_docs`` or ``Doc.from_bytes`` (spaCy cannot serialize hooks). Items may also be
+    ``Doc.to_bytes()`` output, read here with ``vocab`` (e.g. ``nlp.vocab``). A doc without
     ``doc._.elmo_data`` is an error. Eager on purpose: a generator would do nothing until iterated, so
     ``with_vector_hooks(docs)`` on its own would silently leave the docs without hooks. For a stream
     too large for a list, call :func:`set_vector_hooks` on each doc as it comes.
 
-    Pass the reader itself (``with_vector_hooks(doc_bin.get_docs(nlp.vocab))``): docs read while it
-    iterates do not warn that their hooks were lost, since it sets them again."""
+    Pass the reader itself (``with_vector_hooks(doc_bin.get_docs(nlp.vocab))``), or the bytes
+    (``with_vector_hooks(data, nlp.vocab)``): docs read while it runs do not warn that their hooks were
+    lost (``[spacy-elmo W001]``), since it sets them again."""
     with hooks_set_again():
-        return [set_vector_hooks(doc) for doc in docs]
+        return [set_vector_hooks(_read(item, vocab)) for item in docs]
+
+
+def _read(item: Union[Doc, bytes], vocab) -> Doc:
+    if not isinstance(item, (bytes, bytearray)):
+        return item
+    if vocab is None:
+        raise ValueError("with_vector_hooks got the bytes of a doc (Doc.to_bytes): pass the vocab to read them with, "
+                         "e.g. with_vector_hooks(data, nlp.vocab).")
+    return Doc(vocab).from_bytes(bytes(item))
 
 
 #: spaCy's warning that a doc's user hooks are not serialized; the ELMo hooks are set again on every

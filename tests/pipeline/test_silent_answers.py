@@ -79,6 +79,15 @@ def test_with_vector_hooks_reads_quietly_and_gives_elmos_answers(docs):
     assert len(lost) == len(docs)
 
 
+def test_with_vector_hooks_reads_doc_bytes_quietly(docs):
+    data = [d.to_bytes() for d in docs]
+    restored, lost = read(lambda: with_vector_hooks(data, docs[0].vocab))
+    assert lost == [] and all("similarity" in d.user_token_hooks for d in restored)
+    assert restored[0].similarity(restored[1]) == pytest.approx(docs[0].similarity(docs[1]), abs=1e-6)
+    with pytest.raises(ValueError, match="pass the vocab"):
+        with_vector_hooks(data)
+
+
 def test_no_warning_when_the_doc_never_had_hooks(tiny_nlp):
     """set_vector_hooks=false: spaCy's similarity was the answer before the round trip too."""
     docs = list(tiny_nlp(set_vector_hooks=False).pipe(TEXTS))
