@@ -130,7 +130,7 @@ class Elmo(nn.Module):
     ``weight_file=None``) any name :func:`spacy_elmo.load_bilm` takes, e.g. ``Elmo("en_elmo_small", None, 1)``
     (see also :meth:`from_pretrained`); both None: the packaged default model. ``module``: a
     :class:`~spacy_elmo.BiLM` to use as it is (its parameters' ``requires_grad`` left alone, as AllenNLP
-    does with ``module``). ``vocab_to_cache`` is accepted and not needed: the biLM keeps computed token
+    does with ``module``, unless ``requires_grad=True`` asks to train it). ``vocab_to_cache`` is accepted and not needed: the biLM keeps computed token
     vectors itself at inference. ``stateful``: carry each batch row's LSTM states into the next call, as
     AllenNLP does (:meth:`reset_states` forgets them); the default is stateless.
     """
@@ -157,6 +157,8 @@ class Elmo(nn.Module):
             if not isinstance(module, BiLM):
                 raise ElmoError(f"Elmo(module=...) takes a spacy_elmo BiLM (spacy_elmo.load_bilm(...)), got {type(module).__name__}.")
             bilm = module
+            if requires_grad:  # AllenNLP ignored it here; a request to fine-tune is not ignored silently
+                bilm.requires_grad_(True)
         else:
             bilm = load_bilm(options_file, weight_file)
             bilm.requires_grad_(requires_grad)

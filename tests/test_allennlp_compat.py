@@ -172,6 +172,9 @@ def test_a_model_by_name_and_the_packaged_default():
     assert not any(p.requires_grad for p in default.bilm.parameters())
     bilm = load_bilm()
     assert Elmo(None, None, 1, module=bilm).bilm is bilm
+    bilm.requires_grad_(False)
+    assert not any(p.requires_grad for p in Elmo(None, None, 1, module=bilm).bilm.parameters())  # left as it is
+    assert all(p.requires_grad for p in Elmo(None, None, 1, module=bilm, requires_grad=True).bilm.parameters())
     with pytest.raises(ElmoError, match="either module or options_file"):
         Elmo("en_elmo_small", None, 1, module=bilm)
     with pytest.raises(ElmoError, match="one .*weight per layer"):
