@@ -22,8 +22,9 @@ Variants (``--variants``; all by default):
 
 Every variant uses torch's default thread count unless ``--threads`` is given. ``--load K`` runs K
 busy processes (a pure-Python spin loop each) beside every variant: the loaded-machine comparison.
-``--latency`` also times ``nlp(text)`` one sentence at a time (a service's use; warm caches, each
-sentence once) and reports p50 and p99 per variant (not for ``allennlp``).
+``--latency`` also times ``nlp(text)`` one sentence at a time over the first ``--latency-sentences`` (100)
+sentences (a service's use: the token cache warm from the throughput pass, the layer cache emptied, each
+sentence once) and reports p50 and p99 per variant (not for ``allennlp``); ``one-thread`` is the "before".
 
     python benchmarks/default_speed.py                                  # small + original, every variant
     python benchmarks/default_speed.py --sizes original --load 1        # under load: one busy process
@@ -249,7 +250,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads in every variant (default: torch's own)")
     parser.add_argument("--load", type=int, default=0, help="busy processes running beside each variant (the loaded comparison)")
     parser.add_argument("--latency", action="store_true", help="also time nlp(text) one sentence at a time: p50, p99")
-    parser.add_argument("--latency-sentences", type=int, default=300)
+    parser.add_argument("--latency-sentences", type=int, default=100, help="sentences timed one by one (original size: ~0.1-0.3 s each)")
     parser.add_argument("--keep-verdict-cache", action="store_true", help="auto reads the user cache (default: measures afresh)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per variant")
     parser.add_argument("--json", type=Path, default=None)
