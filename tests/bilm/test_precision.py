@@ -189,6 +189,15 @@ def test_a_corrupt_record_is_measured_again(cpu_with):
     assert precision.auto_verdict().source == "measured" and len(calls) == 1
 
 
+def test_a_cached_measurement_is_judged_by_todays_margin(cpu_with, monkeypatch):
+    calls = cpu_with(AVX512_BF16, MARGINAL)
+    assert precision.auto_verdict().precision == "fp32"  # 1.1x: under the 1.2x margin
+    precision.forget_verdicts()
+    monkeypatch.setattr(precision, "BF16_MARGIN", 1.05)
+    again = precision.auto_verdict()
+    assert (again.precision, again.source, len(calls)) == ("bf16", "cache", 1)
+
+
 def test_an_unwritable_cache_folder_still_gives_a_verdict(cpu_with, monkeypatch, tmp_path):
     cpu_with(AVX512_BF16, ZEN4)
     blocker = tmp_path / "a-file"

@@ -335,15 +335,20 @@ def _write_cache(path: Path, key: str, record: dict) -> bool:
 
 
 def _from_record(key: str, record: dict, path: Path) -> Optional[Verdict]:
+    """A cached measurement as a verdict, judged by today's :data:`BF16_MARGIN` (the file keeps the
+    timings; its ``precision`` field only says what was chosen then). None where the record is broken."""
     try:
-        precision = str(record["precision"])
         ratio = float(record["speedup"])
         timings = {str(n): {d: float(t[d]) for d in ("fp32", "bf16")} for n, t in dict(record["timings"]).items()}
     except (KeyError, TypeError, ValueError):
         return None
-    if precision not in DTYPES:
+    if not ratio > 0:  # also NaN
         return None
-    return Verdict(precision, _reason(ratio), key, ratio, timings, "cache", str(path))
+    return Verdict(_choose(ratio), _reason(ratio), key, ratio, timings, "cache", str(path))
+
+
+def _choose(ratio: float) -> str:
+    return "bf16" if ratio >= BF16_MARGIN else "fp32"
 
 
 def _reason(ratio: float) -> str:
@@ -377,7 +382,7 @@ def auto_verdict(sizes: Optional[ProductSizes] = None, purpose: str = "inference
             products = product_shapes(sizes)
             timings = time_products(products, purpose)
             ratio = speedup(products, timings)
-            chosen = "bf16" if ratio >= BF16_MARGIN else "fp32"
+            chosen = _choose(ratio)
             record = {"precision": chosen, "speedup": ratio, "timings": timings, "cpu": cpu_model(),
                       "torch": torch.__version__, "purpose": purpose, "sizes": asdict(sizes),
                       "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
