@@ -26,7 +26,7 @@ from .characters import ByteVocabulary, CharacterVocabulary, lengths_of
 from .fast.batched_lstm import BatchedSettings, run_bilstm
 from .fast.char_cnn import fast_char_cnn
 from .fast.packed_lstm import fast_bilstm
-from .fast.threads import inference_thread_count
+from .fast.threads import inference_thread_count, run_split
 from .io_native import save_native
 from .lstm import BiLstmStack, State
 from ..errors import OptionsError
@@ -120,7 +120,8 @@ class BiLM(nn.Module):
         return out
 
     def _fast_char_cnn(self, tokens: torch.Tensor) -> torch.Tensor:
-        return fast_char_cnn(self.char_cnn, tokens, self.compute_dtype())
+        dtype = self.compute_dtype()  # both halves on both cores where the call's threads allow (fast.threads)
+        return run_split(lambda part: fast_char_cnn(self.char_cnn, part, dtype), tokens)
 
     # -- precision of the inference products ---------------------------------------------------
     @property

@@ -121,6 +121,55 @@ def test_torch_first_default_runs_both_directions_at_once_on_one_thread_each(tin
         numpy.testing.assert_array_equal(g, w)
 
 
+@pytest.fixture
+def torch_first_default(threads, monkeypatch):
+    """The torch-first default on a 2-core machine: caller at 2 threads, no passive waits, "auto"."""
+    threads(2)
+    monkeypatch.setattr(fast_threads, "PASSIVE_WAIT", False)
+    monkeypatch.setattr(fast_threads, "_choice", "auto")
+    monkeypatch.setattr(fast_threads, "available_cores", lambda: 2)
+
+
+def test_torch_first_default_splits_a_row_wise_token_path_over_both_workers(torch_first_default):
+    """Even and odd rows at once on the two workers, interleaved back in order."""
+    barrier, seen = threading.Barrier(2), []
+
+    def row_wise(rows):
+        seen.append((threading.get_ident(), torch.get_num_threads(), rows.shape[0]))
+        barrier.wait(timeout=10)  # both halves must be running at the same time
+        return rows * 2.0 + 1.0
+
+    rows = torch.randn(fast_threads.MIN_SPLIT_ROWS + 5, 3)
+    with fast_threads.inference_thread_count(torch.device("cpu")):
+        got = fast_threads.run_split(row_wise, rows)
+        small = fast_threads.run_split(lambda r: (seen.append(("here", torch.get_num_threads(), r.shape[0])), r)[1], rows[:4])
+    assert torch.equal(got, rows * 2.0 + 1.0) and torch.equal(small, rows[:4])
+    (first, n1, r1), (second, n2, r2), last = seen
+    assert first != second and threading.get_ident() not in (first, second) and n1 == n2 == 1
+    assert sorted([r1, r2]) == [18, 19] and last == ("here", 1, 4)  # few rows: in the calling thread
+    assert fast_threads.run_split(lambda r: r + 1, rows).equal(rows + 1)  # outside an inference call: here
+
+
+def test_torch_first_default_gives_the_serial_routes_vectors_up_to_float_rounding(tiny_bilm, torch_first_default, monkeypatch):
+    """Many new tokens: the token path is split (its products then see other row counts, so float rounding may
+    differ, as it already does with the batch a token comes in); the LSTM directions are exactly the serial ones."""
+    import spacy_elmo.bilm.model as bilm_model
+
+    splits = []
+    real = bilm_model.run_split
+    monkeypatch.setattr(bilm_model, "run_split", lambda fn, rows: (splits.append(getattr(fast_threads._plan, "split", False)), real(fn, rows))[1])
+    words = [f"w{i}x{'y' * (i % 9)}" for i in range(80)]
+    sentences = [words[i : i + 10] for i in range(0, 80, 10)]
+    got = tiny_bilm.embed_sentences(sentences)
+    assert splits and all(splits)
+    monkeypatch.setattr(fast_threads, "_choice", 1)  # the default before issue 27: everything on one thread
+    tiny_bilm.clear_token_cache()
+    want = tiny_bilm.embed_sentences(sentences)
+    assert splits[-1] is False
+    for g, w in zip(got, want):
+        numpy.testing.assert_allclose(g, w, atol=1e-6, rtol=0)
+
+
 @pytest.mark.parametrize("cores, caller", [(1, 2), (2, 1)], ids=["one-core", "caller-at-one-thread"])
 def test_torch_first_default_stays_serial_without_two_cores_to_use(tiny_bilm, threads, direction_runs, monkeypatch, cores, caller):
     threads(caller)
