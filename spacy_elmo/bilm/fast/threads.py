@@ -36,8 +36,9 @@ import torch
 # (``import spacy`` imports torch), an inference call runs on one intra-op thread, so no OpenMP team
 # ever spins or waits at a barrier, and the two LSTM directions -- most of the work -- run at the same
 # time on two worker threads with one intra-op thread each (where torch's setting and the cores this
-# process may use are both >= 2). Two independent single-threaded workers never wait for each other
-# inside an op: on a loaded machine each just gets less CPU, on an idle one both cores work.
+# process may use are both >= 2); the token path's new tokens are split over the same two workers
+# (:func:`run_split`). Two independent single-threaded workers never wait for each other inside an op:
+# on a loaded machine each just gets less CPU, on an idle one both cores work.
 #
 # Override: ``SPACY_ELMO_INFERENCE_THREADS`` (``auto``, ``torch`` = always torch's setting, or a number)
 # before the program starts, or :func:`set_inference_threads` at any time. Training is not affected.
