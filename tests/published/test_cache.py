@@ -148,6 +148,7 @@ def test_no_network_is_the_same_kind_of_error_as_offline(registry, private_cache
     assert "http://127.0.0.1:9/options.json" in str(err.value)
 
 
+@pytest.mark.slow
 def test_two_processes_fetching_at_once_end_with_one_good_copy(server, registry, private_cache, tmp_path):
     import time
 
