@@ -93,7 +93,7 @@ def child(args: argparse.Namespace) -> Dict:
     started = time.perf_counter()
     list(nlp.pipe(texts[:BATCH], batch_size=BATCH))  # warm-up: weights read, auto measured, kernels built
     out["warm_up_s"] = time.perf_counter() - started
-    from spacy_elmo.bilm.fast import precision, threads
+    from spacy_elmo.bilm.fast import precision_auto, threads
 
     bilm = elmo.bilm
     out["compute_dtype"] = str(bilm.compute_dtype()).replace("torch.", "")
@@ -101,7 +101,7 @@ def child(args: argparse.Namespace) -> Dict:
     out["call_threads"] = threads.inference_threads() or torch.get_num_threads()
     out["direction_threads"] = threads.direction_threads(threads.inference_threads())
     if variant == "auto":
-        verdict = precision.auto_verdict(precision.ProductSizes.of(bilm.options))
+        verdict = precision_auto.auto_verdict(precision_auto.ProductSizes.of(bilm.options))
         out["verdict"] = {"precision": verdict.precision, "speedup": verdict.speedup, "source": verdict.source, "why": verdict.describe()}
     elmo.cache.clear()
     bilm.clear_token_cache()
@@ -189,11 +189,11 @@ def machine() -> Dict[str, str]:
     sys.path.insert(0, str(HERE))
     from common import machine_description
 
-    from spacy_elmo.bilm.fast import precision
+    from spacy_elmo.bilm.fast import cpu_bf16, precision_auto
 
-    caps = precision.cpu_capabilities()
+    caps = cpu_bf16.cpu_capabilities()
     bf16 = [name for flag, name in (("amx_bf16", "AMX-BF16"), ("avx512_bf16", "AVX512-BF16"), ("bf16", "BF16")) if caps.get(flag)]
-    return {"cpu": precision.cpu_model(), "bf16": ", ".join(bf16) or "none", "description": machine_description()}
+    return {"cpu": precision_auto.cpu_model(), "bf16": ", ".join(bf16) or "none", "description": machine_description()}
 
 
 def ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:

@@ -31,7 +31,8 @@ from .io_native import save_native
 from .lstm import BiLstmStack, State
 from ..errors import OptionsError
 from .options import BiLMOptions
-from .fast.precision import ProductSizes, check_precision, compute_dtype
+from .fast.precision import check_precision, compute_dtype
+from .fast.precision_auto import ProductSizes
 from .token_cache import TokenCache
 
 DEFAULT_TOKEN_CACHE_MB = 128.0

@@ -20,7 +20,7 @@ def _size(n_bytes: int) -> str:
 
 def _bf16_line() -> str:
     """What ``--precision`` / the ``precision`` setting can do on this machine."""
-    from ..bilm.fast.precision import bf16_native, cpu_capabilities
+    from ..bilm.fast.cpu_bf16 import bf16_native, cpu_capabilities
 
     caps = cpu_capabilities()
     found = [name for flag, name in (("amx_bf16", "AMX-BF16"), ("avx512_bf16", "AVX512-BF16"), ("bf16", "BF16")) if caps.get(flag)]
@@ -32,7 +32,7 @@ def _bf16_line() -> str:
 def _auto_lines(options) -> list:
     """What ``precision = "auto"`` chose for this model here and why (measured now, or read from the
     cache file), and what ``[training] autocast = "auto"`` chose where a run has measured it."""
-    from ..bilm.fast.precision import ProductSizes, auto_verdict
+    from ..bilm.fast.precision_auto import ProductSizes, auto_verdict
 
     sizes = ProductSizes.of(options)
     rows = [("precision auto", auto_verdict(sizes).describe())]

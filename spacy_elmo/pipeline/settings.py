@@ -69,7 +69,7 @@ class ElmoSettings:
     precision: the CPU inference products (:mod:`spacy_elmo.bilm.fast.precision`): ``"fp32"`` (default, the
         exact path's numbers), ``"bf16"`` (bf16 products, float32 cell state and outputs; an error on a
         CPU without native bf16) or ``"auto"`` (bf16 where the model's products measured at least 1.2x faster in bf16 on this CPU,
-        cached per CPU model: :func:`~spacy_elmo.bilm.fast.precision.auto_verdict`). Training and
+        cached per CPU model: :func:`~spacy_elmo.bilm.fast.precision_auto.auto_verdict`). Training and
         GPUs are unaffected.
     """
 

@@ -1,5 +1,5 @@
 """``[training] autocast``: ``"none"``, ``"bfloat16"`` or ``"auto"`` (bf16 where this CPU's bf16 products pay,
-measured once per machine: :mod:`spacy_elmo.bilm.fast.precision`), as a ``torch.autocast`` context."""
+measured once per machine: :mod:`spacy_elmo.bilm.fast.precision_auto`), as a ``torch.autocast`` context."""
 from __future__ import annotations
 
 import contextlib
@@ -7,7 +7,7 @@ from typing import Optional
 
 import torch
 
-from ..bilm.fast.precision import ProductSizes, bf16_pays
+from ..bilm.fast.precision_auto import ProductSizes, bf16_pays
 from .config import PretrainConfig
 from .errors import TrainingError
 
@@ -18,7 +18,7 @@ AUTOCAST_DTYPES = {"none": None, "bfloat16": torch.bfloat16, "auto": None}
 def autocast_dtype(name: str, device: torch.device, sizes: Optional[ProductSizes] = None) -> Optional[torch.dtype]:
     """The dtype [training] autocast asks for on ``device``. ``"auto"``: bf16 on a CPU where the model's
     training products (forward and backward, at ``sizes``) measured at least ``BF16_MARGIN`` times faster
-    in bf16 (:func:`spacy_elmo.bilm.fast.precision.bf16_pays`, cached per CPU model and torch version:
+    in bf16 (:func:`spacy_elmo.bilm.fast.precision_auto.bf16_pays`, cached per CPU model and torch version:
     bf16 autocast pretraining ran 2.1x on a Zen 4 and 0.84x on an Intel Xeon without AMX, issue 27,
     BENCHMARKS.md), float32 elsewhere."""
     if name not in AUTOCAST_DTYPES:

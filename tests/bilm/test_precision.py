@@ -11,7 +11,7 @@ import numpy
 import pytest
 import torch
 
-from spacy_elmo.bilm.fast import precision
+from spacy_elmo.bilm.fast import cpu_bf16, precision_auto
 from spacy_elmo.bilm.fast.precision import PrecisionError, compute_dtype
 from tests.helpers import REFERENCE, needs_reference
 
@@ -21,7 +21,7 @@ NO_BF16 = {"avx2": True, "avx512_f": True}
 AVX512_BF16 = {"avx512_f": True, "avx512_bf16": True}
 AMX = {"avx512_f": True, "avx512_bf16": True, "amx_tile": True, "amx_bf16": True}
 
-needs_native_bf16 = pytest.mark.skipif(not precision.bf16_native(), reason="this CPU has no native bf16")
+needs_native_bf16 = pytest.mark.skipif(not cpu_bf16.bf16_native(), reason="this CPU has no native bf16")
 
 
 #: bf16 time relative to float32 on each kind of CPU (issue 27): Zen 4 ran bf16 products 2.2-2.7x as
@@ -33,9 +33,9 @@ ZEN4, INTEL_NO_AMX, AMX_RATIO, MARGINAL = 2.4, 0.53, 3.0, 1.1
 def own_cache(monkeypatch, tmp_path):
     """Every test keeps its verdicts in a cache folder of its own and starts with none remembered."""
     monkeypatch.setenv("SPACY_ELMO_CACHE", str(tmp_path / "cache"))
-    precision.forget_verdicts()
+    precision_auto.forget_verdicts()
     yield
-    precision.forget_verdicts()
+    precision_auto.forget_verdicts()
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def timed(monkeypatch):
             calls.append((tuple(products), purpose))
             return {p.name: {"fp32": 1e-3 * ratio, "bf16": 1e-3} for p in products}
 
-        monkeypatch.setattr(precision, "time_products", time_products)
+        monkeypatch.setattr(precision_auto, "time_products", time_products)
         return calls
 
     return fake
@@ -62,7 +62,7 @@ def cpu_with(monkeypatch, timed):
     else as an Intel Xeon without AMX)."""
 
     def fake(flags, ratio=None):
-        monkeypatch.setattr(precision, "cpu_capabilities", lambda: dict(flags))
+        monkeypatch.setattr(cpu_bf16, "cpu_capabilities", lambda: dict(flags))
         return timed(ratio if ratio is not None else (AMX_RATIO if flags.get("amx_bf16") else INTEL_NO_AMX))
 
     return fake
@@ -115,13 +115,13 @@ def test_what_each_setting_computes_in_on_each_kind_of_cpu(cpu_with, flags, rati
 
 
 def test_the_margin_is_a_ratio_of_the_weighted_product_mix():
-    products = precision.product_shapes(precision.ELMO_SMALL)
+    products = precision_auto.product_shapes(precision_auto.ELMO_SMALL)
     timings = {p.name: {"fp32": 1.0, "bf16": 1.0} for p in products}
     timings["lstm recurrent"] = {"fp32": 3.0, "bf16": 1.0}  # runs once per step: weighs more than the rest
     recurrent = next(p for p in products if p.name == "lstm recurrent")
     total = sum(p.count for p in products)
-    assert precision.speedup(products, timings) == pytest.approx((total + 2 * recurrent.count) / total)
-    assert precision.BF16_MARGIN > 1.0
+    assert precision_auto.speedup(products, timings) == pytest.approx((total + 2 * recurrent.count) / total)
+    assert precision_auto.BF16_MARGIN > 1.0
 
 
 def test_auto_times_the_models_own_products(cpu_with, tiny_bilm):
@@ -138,63 +138,63 @@ def test_auto_times_the_models_own_products(cpu_with, tiny_bilm):
     assert shapes["lstm projection"] == (opts.lstm_dim, opts.projection_dim)
     widest = max(w for w, _ in opts.filters)
     assert shapes["char cnn filters"] == (widest * opts.char_embedding_dim, opts.n_filters)
-    original = {p.name: (p.inner, p.outer) for p in precision.product_shapes(precision.ProductSizes(512, 4096, 2048, 7, 16))}
+    original = {p.name: (p.inner, p.outer) for p in precision_auto.product_shapes(precision_auto.ProductSizes(512, 4096, 2048, 7, 16))}
     assert original["lstm recurrent"] == (512, 16384) and original["lstm projection"] == (4096, 512)
 
 
 # -- "auto"'s cache -----------------------------------------------------------------------------------
 def test_the_verdict_is_cached_per_cpu_model_torch_version_and_sizes(cpu_with, monkeypatch):
     calls = cpu_with(AVX512_BF16, ZEN4)
-    verdict = precision.auto_verdict(precision.ELMO_SMALL)
+    verdict = precision_auto.auto_verdict(precision_auto.ELMO_SMALL)
     assert verdict.precision == "bf16" and verdict.speedup == pytest.approx(ZEN4) and verdict.source == "measured"
-    path = precision.verdict_file()
+    path = precision_auto.verdict_file()
     assert verdict.cache_file == str(path) and path.parent.name == "precision"
     (key, record), = json.loads(path.read_text())["verdicts"].items()
-    assert precision.cpu_model() in key and f"torch {torch.__version__}" in key and precision.ELMO_SMALL.key() in key
-    assert record["precision"] == "bf16" and record["cpu"] == precision.cpu_model() and record["torch"] == torch.__version__
-    assert set(record["timings"]) == {p.name for p in precision.product_shapes(precision.ELMO_SMALL)}
+    assert precision_auto.cpu_model() in key and f"torch {torch.__version__}" in key and precision_auto.ELMO_SMALL.key() in key
+    assert record["precision"] == "bf16" and record["cpu"] == precision_auto.cpu_model() and record["torch"] == torch.__version__
+    assert set(record["timings"]) == {p.name for p in precision_auto.product_shapes(precision_auto.ELMO_SMALL)}
 
-    precision.forget_verdicts()  # a new process: read from the file, nothing timed
-    again = precision.auto_verdict(precision.ELMO_SMALL)
+    precision_auto.forget_verdicts()  # a new process: read from the file, nothing timed
+    again = precision_auto.auto_verdict(precision_auto.ELMO_SMALL)
     assert (again.precision, again.source, len(calls)) == ("bf16", "cache", 1)
     assert "read from" in again.describe() and "2.40x" in again.describe()
 
-    other = precision.ProductSizes(512, 4096, 2048, 7, 16)
-    assert precision.auto_verdict(other).source == "measured" and len(calls) == 2  # other sizes: measured
+    other = precision_auto.ProductSizes(512, 4096, 2048, 7, 16)
+    assert precision_auto.auto_verdict(other).source == "measured" and len(calls) == 2  # other sizes: measured
     monkeypatch.setattr(torch, "__version__", "99.0")
-    precision.forget_verdicts()
-    assert precision.auto_verdict(precision.ELMO_SMALL).source == "measured" and len(calls) == 3  # other torch
-    monkeypatch.setattr(precision, "cpu_model", lambda: "Another CPU (family 25 model 17)")
-    precision.forget_verdicts()
-    assert precision.auto_verdict(precision.ELMO_SMALL).source == "measured" and len(calls) == 4  # other CPU
+    precision_auto.forget_verdicts()
+    assert precision_auto.auto_verdict(precision_auto.ELMO_SMALL).source == "measured" and len(calls) == 3  # other torch
+    monkeypatch.setattr(precision_auto, "cpu_model", lambda: "Another CPU (family 25 model 17)")
+    precision_auto.forget_verdicts()
+    assert precision_auto.auto_verdict(precision_auto.ELMO_SMALL).source == "measured" and len(calls) == 4  # other CPU
     assert len(json.loads(path.read_text())["verdicts"]) == 4
 
 
 @pytest.mark.parametrize("content", ["{not json", "[]", '{"version": 1, "verdicts": {"x": 3}}', '{"version": 0, "verdicts": {}}'])
 def test_a_corrupt_cache_file_is_measured_again_and_replaced(cpu_with, content):
     calls = cpu_with(AVX512_BF16, INTEL_NO_AMX)
-    path = precision.verdict_file()
+    path = precision_auto.verdict_file()
     path.parent.mkdir(parents=True)
     path.write_text(content)
-    assert precision.auto_verdict().precision == "fp32" and len(calls) == 1
+    assert precision_auto.auto_verdict().precision == "fp32" and len(calls) == 1
     assert len(json.loads(path.read_text())["verdicts"]) == 1
 
 
 def test_a_corrupt_record_is_measured_again(cpu_with):
     calls = cpu_with(AVX512_BF16, ZEN4)
-    key = precision.cache_key(precision.ELMO_SMALL)
-    path = precision.verdict_file()
+    key = precision_auto.cache_key(precision_auto.ELMO_SMALL)
+    path = precision_auto.verdict_file()
     path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({"version": precision.CACHE_VERSION, "verdicts": {key: {"precision": "fp16", "speedup": "x"}}}))
-    assert precision.auto_verdict().source == "measured" and len(calls) == 1
+    path.write_text(json.dumps({"version": precision_auto.CACHE_VERSION, "verdicts": {key: {"precision": "fp16", "speedup": "x"}}}))
+    assert precision_auto.auto_verdict().source == "measured" and len(calls) == 1
 
 
 def test_a_cached_measurement_is_judged_by_todays_margin(cpu_with, monkeypatch):
     calls = cpu_with(AVX512_BF16, MARGINAL)
-    assert precision.auto_verdict().precision == "fp32"  # 1.1x: under the 1.2x margin
-    precision.forget_verdicts()
-    monkeypatch.setattr(precision, "BF16_MARGIN", 1.05)
-    again = precision.auto_verdict()
+    assert precision_auto.auto_verdict().precision == "fp32"  # 1.1x: under the 1.2x margin
+    precision_auto.forget_verdicts()
+    monkeypatch.setattr(precision_auto, "BF16_MARGIN", 1.05)
+    again = precision_auto.auto_verdict()
     assert (again.precision, again.source, len(calls)) == ("bf16", "cache", 1)
 
 
@@ -203,14 +203,14 @@ def test_an_unwritable_cache_folder_still_gives_a_verdict(cpu_with, monkeypatch,
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     monkeypatch.setenv("SPACY_ELMO_CACHE", str(blocker))  # its "precision" subfolder cannot be made
-    verdict = precision.auto_verdict()
+    verdict = precision_auto.auto_verdict()
     assert verdict.precision == "bf16" and verdict.cache_file is None
 
 
 def test_training_and_inference_verdicts_are_apart(cpu_with):
     calls = cpu_with(AVX512_BF16, ZEN4)
-    precision.auto_verdict(purpose="inference")
-    precision.auto_verdict(purpose="training")
+    precision_auto.auto_verdict(purpose="inference")
+    precision_auto.auto_verdict(purpose="training")
     assert [purpose for _, purpose in calls] == ["inference", "training"]
 
 
@@ -218,9 +218,9 @@ def test_training_and_inference_verdicts_are_apart(cpu_with):
 def test_the_real_timing_measures_every_product_in_both_precisions():
     """Tiny shapes: the timing itself runs, gives positive CPU times, and leaves torch's threads as they were."""
     before = torch.get_num_threads()
-    products = precision.product_shapes(precision.ProductSizes(8, 16, 12, 3, 4))
-    for purpose in precision.PURPOSES:
-        timings = precision.time_products(products, purpose)
+    products = precision_auto.product_shapes(precision_auto.ProductSizes(8, 16, 12, 3, 4))
+    for purpose in precision_auto.PURPOSES:
+        timings = precision_auto.time_products(products, purpose)
         assert set(timings) == {p.name for p in products}
         assert all(t[d] > 0 for t in timings.values() for d in ("fp32", "bf16"))
     assert torch.get_num_threads() == before
@@ -242,12 +242,12 @@ def test_the_capability_check_reads_proc_cpuinfo_without_torch_cpu(monkeypatch):
     real_open = builtins.open
     monkeypatch.setattr(torch.cpu, "get_capabilities", None, raising=False)
     monkeypatch.setattr(builtins, "open", lambda path, *a, **k: io.StringIO(cpuinfo) if path == "/proc/cpuinfo" else real_open(path, *a, **k))
-    precision.cpu_capabilities.cache_clear()
+    cpu_bf16.cpu_capabilities.cache_clear()
     try:
-        assert precision.cpu_capabilities().get("avx512_bf16") is True
-        assert precision.bf16_native()
+        assert cpu_bf16.cpu_capabilities().get("avx512_bf16") is True
+        assert cpu_bf16.bf16_native()
     finally:
-        precision.cpu_capabilities.cache_clear()
+        cpu_bf16.cpu_capabilities.cache_clear()
 
 
 # -- the float32 fallback ---------------------------------------------------------------------------
@@ -368,6 +368,6 @@ def test_the_timing_uses_thread_cpu_time_only_where_it_is_fine_grained(monkeypat
     import types
 
     monkeypatch.setattr(time, "get_clock_info", lambda name: types.SimpleNamespace(resolution=1e-9))
-    assert precision._clock() is time.thread_time
+    assert precision_auto._clock() is time.thread_time
     monkeypatch.setattr(time, "get_clock_info", lambda name: types.SimpleNamespace(resolution=0.015625))  # Windows
-    assert precision._clock() is time.perf_counter
+    assert precision_auto._clock() is time.perf_counter

@@ -4,9 +4,9 @@ import pytest
 
 from spacy_elmo.application.bulk import embed_file
 from spacy_elmo.application.embedding_io import ResumeError, read_embeddings
-from spacy_elmo.bilm.fast import precision
+from spacy_elmo.bilm.fast import cpu_bf16, precision_auto
 
-needs_native_bf16 = pytest.mark.skipif(not precision.bf16_native(), reason="this CPU has no native bf16")
+needs_native_bf16 = pytest.mark.skipif(not cpu_bf16.bf16_native(), reason="this CPU has no native bf16")
 SENTENCES = ["The river bank was muddy.", "The bank raised rates."]
 
 
@@ -19,7 +19,7 @@ def test_an_unknown_precision_is_one_line(cli, tiny_model, text_file, tmp_path):
 
 
 def test_bf16_on_a_cpu_without_it_says_what_to_use(cli, tiny_model, monkeypatch):
-    monkeypatch.setattr(precision, "cpu_capabilities", lambda: {"avx2": True})
+    monkeypatch.setattr(cpu_bf16, "cpu_capabilities", lambda: {"avx2": True})
     result = cli("similarity", "bank", *SENTENCES, "--model", tiny_model, "--precision", "bf16")
     assert result.exit_code == 1
     assert "precision='fp32'" in result.stderr and "Traceback" not in result.stderr
@@ -60,9 +60,9 @@ def test_similarity_in_bf16_is_close_to_fp32(cli, tiny_model):
 ], ids=["no-bf16", "intel-avx512-bf16-no-amx", "amx-bf16"])
 def test_info_says_what_auto_chose_here_and_why(cli, tiny_model, monkeypatch, tmp_path, flags, ratio, says):
     monkeypatch.setenv("SPACY_ELMO_CACHE", str(tmp_path))
-    monkeypatch.setattr(precision, "cpu_capabilities", lambda: dict(flags))
-    monkeypatch.setattr(precision, "_VERDICTS", {})
-    monkeypatch.setattr(precision, "time_products", lambda products, purpose="inference": {
+    monkeypatch.setattr(cpu_bf16, "cpu_capabilities", lambda: dict(flags))
+    monkeypatch.setattr(precision_auto, "_VERDICTS", {})
+    monkeypatch.setattr(precision_auto, "time_products", lambda products, purpose="inference": {
         p.name: {"fp32": 1e-3 * ratio, "bf16": 1e-3} for p in products})
     result = cli("info", "--model", tiny_model)
     assert result.exit_code == 0, result.stderr

@@ -3,11 +3,11 @@ import numpy
 import pytest
 import spacy
 
-from spacy_elmo.bilm.fast import precision
+from spacy_elmo.bilm.fast import cpu_bf16, precision_auto
 from spacy_elmo.bilm.fast.precision import PrecisionError
 
 TEXTS = ["The bank of the river was steep.", "She went to the bank to deposit money.", "Hi"]
-needs_native_bf16 = pytest.mark.skipif(not precision.bf16_native(), reason="this CPU has no native bf16")
+needs_native_bf16 = pytest.mark.skipif(not cpu_bf16.bf16_native(), reason="this CPU has no native bf16")
 
 
 def layers(nlp):
@@ -21,7 +21,7 @@ def test_the_default_is_fp32_and_an_unknown_value_names_the_choices(tiny_nlp):
 
 
 def test_explicit_bf16_on_a_cpu_without_it_fails_when_the_component_is_made(tiny_nlp, monkeypatch):
-    monkeypatch.setattr(precision, "cpu_capabilities", lambda: {"avx2": True})
+    monkeypatch.setattr(cpu_bf16, "cpu_capabilities", lambda: {"avx2": True})
     with pytest.raises(PrecisionError, match="precision='fp32'"):
         tiny_nlp(precision="bf16")
 
@@ -29,13 +29,13 @@ def test_explicit_bf16_on_a_cpu_without_it_fails_when_the_component_is_made(tiny
 def test_auto_on_a_cpu_where_bf16_does_not_pay_gives_the_fp32_vectors(tiny_nlp, monkeypatch, tmp_path):
     want = layers(tiny_nlp())
     monkeypatch.setenv("SPACY_ELMO_CACHE", str(tmp_path))
-    monkeypatch.setattr(precision, "cpu_capabilities", lambda: {"avx512_f": True, "avx512_bf16": True})
+    monkeypatch.setattr(cpu_bf16, "cpu_capabilities", lambda: {"avx512_f": True, "avx512_bf16": True})
     # bf16 products measured at 0.53x float32, as on the Intel Xeon without AMX of BENCHMARKS.md
-    monkeypatch.setattr(precision, "time_products", lambda products, purpose="inference": {
+    monkeypatch.setattr(precision_auto, "time_products", lambda products, purpose="inference": {
         p.name: {"fp32": 0.53e-3, "bf16": 1e-3} for p in products})
-    monkeypatch.setattr(precision, "_VERDICTS", {})  # nothing remembered from other tests
+    monkeypatch.setattr(precision_auto, "_VERDICTS", {})  # nothing remembered from other tests
     nlp = tiny_nlp(precision="auto")
-    assert nlp.get_pipe("elmo").model.bilm.compute_dtype() == precision.DTYPES["fp32"]
+    assert nlp.get_pipe("elmo").model.bilm.compute_dtype() == cpu_bf16.DTYPES["fp32"]
     for got, exp in zip(layers(nlp), want):
         numpy.testing.assert_array_equal(got, exp)
 
@@ -45,7 +45,7 @@ def test_bf16_reaches_the_bilm_and_stays_close_to_fp32(tiny_nlp):
     want = layers(tiny_nlp())
     nlp = tiny_nlp(precision="bf16")
     got = layers(nlp)
-    assert nlp.get_pipe("elmo").model.bilm.compute_dtype() == precision.DTYPES["bf16"]
+    assert nlp.get_pipe("elmo").model.bilm.compute_dtype() == cpu_bf16.DTYPES["bf16"]
     assert all(g.dtype == numpy.float32 for g in got)
     assert any(not numpy.array_equal(g, w) for g, w in zip(got, want))
     for g, w in zip(got, want):

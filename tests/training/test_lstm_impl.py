@@ -67,30 +67,30 @@ def test_bfloat16_autocast_changes_the_arithmetic_but_not_much():
                          ids=["intel-avx512-bf16-no-amx", "zen4-avx512-bf16", "amx-bf16", "no-bf16"])
 def test_auto_autocast_is_bf16_only_on_a_cpu_whose_bf16_measured_faster(monkeypatch, tmp_path, flags, ratio, want):
     """The ratios: bf16 autocast pretraining measured 0.84x on the Intel Xeon without AMX, 2.1x on a Zen 4 (issue 27)."""
-    from spacy_elmo.bilm.fast import precision
+    from spacy_elmo.bilm.fast import cpu_bf16, precision_auto
     from spacy_elmo.training.trainer import autocast_dtype
 
     monkeypatch.setenv("SPACY_ELMO_CACHE", str(tmp_path))
-    monkeypatch.setattr(precision, "cpu_capabilities", lambda: dict(flags))
+    monkeypatch.setattr(cpu_bf16, "cpu_capabilities", lambda: dict(flags))
     timed = []
 
     def time_products(products, purpose="inference"):
         timed.append((tuple(products), purpose))
         return {p.name: {"fp32": 1e-3 * ratio, "bf16": 1e-3} for p in products}
 
-    monkeypatch.setattr(precision, "time_products", time_products)
-    precision.forget_verdicts()
+    monkeypatch.setattr(precision_auto, "time_products", time_products)
+    precision_auto.forget_verdicts()
     try:
         cfg = config(autocast="auto")
-        assert autocast_dtype("auto", torch.device("cpu"), precision.ProductSizes.of(cfg.model)) is want
+        assert autocast_dtype("auto", torch.device("cpu"), precision_auto.ProductSizes.of(cfg.model)) is want
         assert autocast_dtype("auto", torch.device("meta")) is None  # not the CPU: float32
         with autocast_context(cfg, torch.device("cpu")):
             product = torch.mm(torch.ones(2, 2), torch.ones(2, 2))
         if flags:  # measured once, for training, at the config's model sizes
             (products, purpose), = timed
-            assert purpose == "training" and products == precision.product_shapes(precision.ProductSizes.of(cfg.model))
+            assert purpose == "training" and products == precision_auto.product_shapes(precision_auto.ProductSizes.of(cfg.model))
         else:
             assert not timed
     finally:
-        precision.forget_verdicts()
+        precision_auto.forget_verdicts()
     assert product.dtype == (want or torch.float32)
