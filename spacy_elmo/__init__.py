@@ -13,5 +13,5 @@ from .bilm import BiLM, BiLMOptions, ScalarMix
 from .by_name import load_bilm
 from .errors import CharacterError, ElmoError, OptionsError, WeightFileError
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 __all__ = ["BiLM", "BiLMOptions", "ScalarMix", "load_bilm", "Elmo", "batch_to_ids", "ElmoError", "OptionsError", "WeightFileError", "CharacterError"]

@@ -21,8 +21,12 @@ KEY_OVERHEAD = 64  # rough bytes per token string held in a key
 
 #: The "elmo" component's default ``cache_size_mb``: the one place to change it (the component's
 #: settings, its factory's default_config and the docs' settings table read it from here).
-#: benchmarks/layer_cache.py measures what the cache buys at inference and what it costs in memory.
-DEFAULT_CACHE_SIZE_MB = 512.0
+#: WHY off by default: at inference text rarely repeats exactly, and there the cache buys nothing and
+#: costs memory (benchmarks/layer_cache.py, BENCHMARKS.md "The layer cache at inference": on 3,000
+#: fresh CoNLL sentences 2-4% fewer words/s and +144 MB peak RSS, growing to its bound; only a second
+#: pass over the same sentences gains, 48x). Training is where text repeats (every epoch, every dev
+#: evaluation), so the training configs in configs/ set ``cache_size_mb`` for their corpus.
+DEFAULT_CACHE_SIZE_MB = 0.0
 
 
 class LayerCache:

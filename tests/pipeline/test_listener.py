@@ -143,7 +143,7 @@ def test_listener_without_elmo_first_fails_clearly():
 
 # -- training through listeners --------------------------------------------------------------------
 def test_tiny_ner_and_textcat_train_save_load(tiny_model, tmp_path):
-    nlp, examples = build(tiny_model)
+    nlp, examples = build(tiny_model, cache_size_mb=64)  # as the training configs do: epochs repeat their docs
     nlp.initialize(lambda: examples)
     elmo = nlp.get_pipe("elmo")
     assert len(elmo.listeners) == 2 and elmo.listening_components == ["ner", "textcat"]

@@ -24,7 +24,7 @@ DOCUMENTED_DEFAULTS = {
     "weights": None, "options_file": None, "weight_file": None, "frozen": True, "trainable_layers": None,
     "learn_rate_scale": 1.0, "stateful": False, "batch_size": 64, "max_batch_tokens": 4096,
     "split": None,  # null: not given, i.e. spacy-elmo.sentences.v1 with its own defaults (or the old top-level keys)
-    "cache_size_mb": 512.0, "output_mix": "mean", "set_vector_hooks": True, "set_doc_tensor": False, "precision": "fp32",
+    "cache_size_mb": 0.0, "output_mix": "mean", "set_vector_hooks": True, "set_doc_tensor": False, "precision": "fp32",
 }
 OLD_TOP_LEVEL_SETTINGS = ["split_sentences", "window_size", "window_overlap"]
 
@@ -41,7 +41,7 @@ def test_one_declaration_feeds_the_factory_signature_and_default_config():
 
 def test_the_pipe_and_the_thinc_model_share_one_settings_object(tiny_nlp):
     """cache_size_mb had a default of 512 in the pipe and 0 in the model; frozen was stored three times."""
-    nlp = tiny_nlp()
+    nlp = tiny_nlp(cache_size_mb=512)
     elmo = nlp.get_pipe("elmo")
     assert elmo.model.settings is elmo.settings
     assert elmo.settings.cache_size_mb == 512.0 and elmo.model.cache.max_bytes == 512 * 1024 * 1024

@@ -85,8 +85,10 @@ def test_every_row_says_what_the_setting_means():
 def test_the_memory_section_states_the_default_sizes():
     text = (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
     section = text.split("## Memory: every cache and copy", 1)[1]
-    assert f"up to **{DEFAULT_CACHE_SIZE_MB:g} MB**" in section and f"up to **{DEFAULT_TOKEN_CACHE_MB:g} MB**" in section
-    assert f"the layer cache,\n  up to {DEFAULT_CACHE_SIZE_MB:g} MB, and the token cache, up to {DEFAULT_TOKEN_CACHE_MB:g} MB" in text
+    layer_cache = f"up to **{DEFAULT_CACHE_SIZE_MB:g} MB**" if DEFAULT_CACHE_SIZE_MB else "**off** (`DEFAULT_CACHE_SIZE_MB = 0`"
+    assert layer_cache in section and f"up to **{DEFAULT_TOKEN_CACHE_MB:g} MB**" in section
+    summary = f"up to {DEFAULT_CACHE_SIZE_MB:g} MB" if DEFAULT_CACHE_SIZE_MB else "off by default"
+    assert f"the layer cache,\n  {summary}" in text and f"the token cache, up to {DEFAULT_TOKEN_CACHE_MB:g} MB" in text
     for setting in ("cache_size_mb", "token_cache.max_mb", "onednn.ENABLED", "fast_inference"):
         assert f"{setting}" in section, f"the memory section does not say how to change {setting}"
     stated = set(re.findall(r"`cache_size_mb`, (\d+) by default", (ROOT / "docs" / "usage.md").read_text(encoding="utf-8")))

@@ -11,6 +11,7 @@ import numpy
 import pytest
 from spacy.tokens import Doc, DocBin
 
+from spacy_elmo.layers.cache import DEFAULT_CACHE_SIZE_MB
 from spacy_elmo.pipeline.data import MSGPACK_KEY, ElmoData, VectorHooksLostWarning
 from spacy_elmo.pipeline.extensions import with_vector_hooks
 
@@ -135,7 +136,8 @@ def test_a_setting_that_the_others_make_ineffective_warns(tiny_nlp, config, name
         nlp = tiny_nlp(**config)
     # it names the user's add_pipe line (in tests/pipeline/conftest.py here), not a line of spaCy or of this package
     assert record[0].filename.endswith("conftest.py"), record[0].filename
-    assert nlp.get_pipe("elmo").model.cache.enabled == (config.get("frozen", True) and not config.get("stateful", False))
+    wanted = config.get("frozen", True) and not config.get("stateful", False) and config.get("cache_size_mb", DEFAULT_CACHE_SIZE_MB) > 0
+    assert nlp.get_pipe("elmo").model.cache.enabled == wanted
 
 
 @pytest.mark.parametrize(
@@ -154,7 +156,6 @@ def test_the_default_cache_size_is_declared_once():
     """The settings, the factory's default_config and the layer cache module agree on one number."""
     import spacy
 
-    from spacy_elmo.layers.cache import DEFAULT_CACHE_SIZE_MB
     from spacy_elmo.pipeline.settings import ElmoSettings
 
     assert ElmoSettings().cache_size_mb == DEFAULT_CACHE_SIZE_MB
