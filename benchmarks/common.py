@@ -143,6 +143,17 @@ def note_load_after(raw: Dict) -> None:
     print(f"load average before {raw['load_average_before']}, after {raw['load_average_after']}", flush=True)
 
 
+def proc_status_mb(field: str):
+    """``VmRSS`` / ``VmHWM`` (peak) of this process in MB, from /proc (Linux); None elsewhere."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 def write_json(path: Path, data) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2))

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import CONLL_TESTA, ROOT, conll_sentences, machine_description, write_json  # noqa: E402
+from common import CONLL_TESTA, ROOT, conll_sentences, machine_description, proc_status_mb, write_json  # noqa: E402
 
 TEXTS = ("fresh", "repeated")
 WARM_UP_SENTENCES = 32
@@ -62,17 +62,6 @@ def distinct_sentences(n: int, path: Path = CONLL_TESTA) -> List[str]:
     raise SystemExit(f"{path} has only {len(out)} distinct sentences; ask for at most {len(out) - WARM_UP_SENTENCES}.")
 
 
-def _status_mb(field: str) -> Optional[float]:
-    """``VmRSS`` / ``VmHWM`` of this process in MB (Linux), else None."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
 def _reset_peak() -> bool:
     """Reset VmHWM to the current RSS (Linux >= 4.0); False where not allowed."""
     try:
@@ -91,7 +80,7 @@ def run_variant(args) -> Dict:
 
     texts = distinct_sentences(args.n_sents)
     measured, warm_up = texts[: args.n_sents], texts[args.n_sents :]
-    rss_before_model = _status_mb("VmRSS")
+    rss_before_model = proc_status_mb("VmRSS")
     nlp = spacy.blank("en")
     nlp.add_pipe("elmo", config={"weights": args.model, "cache_size_mb": args.cache_size_mb})
     component = nlp.get_pipe("elmo")
@@ -100,7 +89,7 @@ def run_variant(args) -> Dict:
     cache = component.model.cache
     cache.clear()
     cache.hits = cache.misses = 0
-    rss_after_warm_up = _status_mb("VmRSS")
+    rss_after_warm_up = proc_status_mb("VmRSS")
     peak_reset = _reset_peak()
     passes = []
     for _ in range(args.repeats if args.text == "repeated" else 1):
@@ -121,7 +110,7 @@ def run_variant(args) -> Dict:
         "words_per_second": words / seconds,
         "rss_before_model_mb": rss_before_model,
         "rss_after_warm_up_mb": rss_after_warm_up,
-        "peak_rss_mb": _status_mb("VmHWM"),
+        "peak_rss_mb": proc_status_mb("VmHWM"),
         "peak_covers": "the measured piping" if peak_reset else "the whole process (VmHWM could not be reset)",
         "cache_used_mb": cache.n_bytes / 2 ** 20,
         "cache_entries": len(cache),

@@ -30,6 +30,9 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when `spacy train --code` imports this file
+from common import proc_status_mb  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SPACY_ELMO_SHARED", ROOT.parent / "shared"))
 CONLL = SHARED / "data" / "conll2003"
@@ -77,16 +80,6 @@ def write_original_weights(folder: Path, options: Dict[str, Any] = ORIGINAL_OPTI
 
 
 # -- the trace, recorded inside the `spacy train` process --------------------------------------------------------
-def _proc_status_mb(field: str) -> Optional[float]:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
 def _cache_stats(nlp) -> Dict[str, Any]:
     """The elmo component's layer cache counters (empty if this version keeps them elsewhere)."""
     cache = getattr(getattr(nlp.get_pipe("elmo"), "model", None), "cache", None) if "elmo" in nlp.pipe_names else None
@@ -143,8 +136,8 @@ def timed_logger(progress_bar=False):
                 "finalize_time": time.time(),
                 "events": events,
                 "cache": _cache_stats(nlp),
-                "vm_hwm_mb": _proc_status_mb("VmHWM"),
-                "vm_rss_mb": _proc_status_mb("VmRSS"),
+                "vm_hwm_mb": proc_status_mb("VmHWM"),
+                "vm_rss_mb": proc_status_mb("VmRSS"),
             }
             path = os.environ.get(TRACE_ENV)
             if path:

@@ -8,7 +8,9 @@ silently different model or an attempt to allocate terabytes. ``where`` is the f
 """
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import OptionsError
@@ -22,6 +24,22 @@ MAX_VOCABULARY = 10_000_000
 MAX_CLIP = 1e6
 
 _MISSING: Any = object()
+#: A model's configuration is a few hundred bytes; anything this large is another file (the weights?).
+MAX_JSON_BYTES = 1 << 20
+
+
+def json_object_file(path: Path, what: str, hint: str) -> Dict[str, Any]:
+    """The JSON object in ``path`` (``what`` names the file, ``hint`` the likely fix), read only if it is small."""
+    size = path.stat().st_size
+    if size > MAX_JSON_BYTES:
+        raise OptionsError(f"{what} {path} is {size:,} bytes, far more than a model configuration. {hint}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise OptionsError(f"{what} {path} is not valid JSON ({err}). {hint}") from err
+    if not isinstance(data, dict):
+        raise OptionsError(f"{what} {path} holds a {type(data).__name__}, not a JSON object. {hint}")
+    return data
 
 
 def _fail(where: str, value: Any, problem: str) -> OptionsError:

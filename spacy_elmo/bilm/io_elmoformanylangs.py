@@ -20,7 +20,6 @@ what theirs computes on its first batch after a reset. Every field that is read 
 """
 from __future__ import annotations
 
-import json
 import pickle
 import zipfile
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -44,7 +43,6 @@ ENCODER_NAME = "encoder.pkl"
 REQUIRED = (CONFIG_NAME, TOKEN_EMBEDDER_NAME, ENCODER_NAME)
 KIND = "elmoformanylangs"
 
-MAX_JSON_BYTES = 1 << 20
 MAX_DICT_BYTES = 1 << 30
 
 # The architecture their package ships in its own configs/ folder, which a released model's
@@ -97,15 +95,8 @@ def read_options(path: PathLike) -> BiLMOptions:
 
 # -- config.json and the architecture JSON ---------------------------------------------------------
 def _read_json(path: Path) -> Dict[str, Any]:
-    if path.stat().st_size > MAX_JSON_BYTES:
-        raise OptionsError(f"{path} is {path.stat().st_size:,} bytes, far more than a model configuration; it is not one.")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise OptionsError(f"{path} is not valid JSON ({err}); the file is corrupt or not an ELMoForManyLangs configuration.") from err
-    if not isinstance(data, dict):
-        raise OptionsError(f"{path} holds a {type(data).__name__}, not a JSON object.")
-    return data
+    return fields.json_object_file(path, "ELMoForManyLangs configuration",
+                                   "The file is corrupt or not an ELMoForManyLangs configuration.")
 
 
 def read_architecture(folder: Path) -> Tuple[Dict[str, Any], str]:

@@ -20,7 +20,6 @@ N_BYTE_CHAR_ROWS = 262  # the original vocabulary's 261 ids, after the +1 shift
 VOCABULARY_KEY = "vocabulary"  # options.json: {"kind": "elmoformanylangs", "word_embedding_dim", "n_words"}
 LANG_KEY = "lang"  # options.json: the model's language, where known
 VOCABULARY_KINDS = ("elmoformanylangs",)
-MAX_OPTIONS_BYTES = 1 << 20  # an options.json is a few hundred bytes
 N_SPECIAL_CHARACTERS = 6  # an ELMoForManyLangs dictionary's <bos> <eos> <oov> <pad> <bow> <eow>
 
 
@@ -177,15 +176,8 @@ class BiLMOptions:
         path = Path(path)
         if not path.is_file():
             raise OptionsError(f"ELMo options file not found: {path}. Give the options.json that came with the weights.")
-        if path.stat().st_size > MAX_OPTIONS_BYTES:
-            raise OptionsError(f"ELMo options file {path} is {path.stat().st_size:,} bytes, far more than an options.json; "
-                               "is it the weight file? Give the options.json that came with the weights.")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise OptionsError(f"ELMo options file {path} is not valid JSON ({err}). Is it the options.json, not the weights?") from err
-        if not isinstance(data, dict):
-            raise OptionsError(f"ELMo options file {path} holds a {type(data).__name__}, not a JSON object.")
+        data = fields.json_object_file(path, "ELMo options file",
+                                       "Is it the weight file? Give the options.json that came with the weights.")
         try:
             return cls.from_dict(data)
         except OptionsError as err:
