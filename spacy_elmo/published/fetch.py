@@ -47,8 +47,6 @@ def build(entry: Entry, progress: bool = True, force: bool = False) -> Path:
             new_pins[source.url] = sha256
         done[file_name] = {"url": source.url, "sha256": sha256, "size": target.stat().st_size,
                            "verified": "+".join(sorted(expected)) or "recorded now"}
-    if new_pins:
-        write_pins(entry, new_pins)
     if entry.archive is not None:
         unpacked = folder / PUBLISHED_UNPACKED_DIR
         remove_quietly([unpacked])
@@ -63,6 +61,8 @@ def build(entry: Entry, progress: bool = True, force: bool = False) -> Path:
     remove_quietly([native, folder / (PUBLISHED_NATIVE_DIR + TMP_SUFFIX)])
     with atomic_path(native) as building:  # converted into native.tmp, renamed to native when whole
         convert_to_native(entry, source_dir, building)
+    if new_pins:  # only now: a first download that is not a model (an error page, a cut archive) is never pinned
+        write_pins(entry, new_pins)
     native_hashes = {p.name: file_hashes(p)["sha256"] for p in sorted(native.iterdir()) if p.is_file()}
     write_manifest(entry, done, native_hashes)
     remove_quietly([downloads_dir, folder / PUBLISHED_UNPACKED_DIR])  # the native copy is used; pins.json keeps the hashes

@@ -248,3 +248,20 @@ def test_the_component_takes_a_published_name(server, registry):
     nlp.add_pipe("elmo", config={"weights": "tiny-en"})
     doc = nlp("The bank raised rates.")
     assert doc[1]._.elmo.shape[-1] > 0
+
+
+def test_a_first_download_that_is_not_a_model_is_not_pinned(server, registry, private_cache):
+    """An error page served with 200 in place of an unpinned archive fails to unpack; once the user deletes it
+    as the error says, the real archive downloads and converts (its sha256 is the one recorded, not the page's)."""
+    files = reference_files()
+    good = make_zip({"m/options.json": files["options.json"], "m/weights.hdf5": files["weights.hdf5"]})
+    server.files["/20/7.zip"] = b"<html>proxy error</html>"
+    registry({"tiny-zip": {"lang": "en", "format": "allennlp", "archive": {"url": server.url("/20/7.zip")}}})
+    with pytest.raises(ArchiveError, match="delete it and download again"):
+        ensure_model("tiny-zip", progress=False)
+    folder = private_cache / "models" / "tiny-zip"
+    assert not (folder / "pins.json").exists()
+    (folder / "download" / "7.zip").unlink()
+    server.files["/20/7.zip"] = good
+    assert (ensure_model("tiny-zip", progress=False) / "weights.safetensors").is_file()
+    assert list(json.loads((folder / "pins.json").read_text()).values()) == [sha(good)]
