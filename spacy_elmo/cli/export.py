@@ -48,6 +48,11 @@ def convert(
     from ..conversion import convert_bilm, convert_folder
 
     if out_dir is None:
+        if source.is_file():  # OPTIONS WEIGHTS without OUT_DIR: the format loader would ask for the weights, given already
+            from ..errors import ElmoError
+
+            raise ElmoError(f"OUT_DIR is missing: original weights take three arguments, convert {source} {second} OUT_DIR "
+                            "(a model folder or a published model's name takes two: convert SOURCE OUT_DIR).")
         written = convert_folder(source, second, half=half, lang=lang)
         out_dir = second
     else:

@@ -82,3 +82,10 @@ def test_training_from_a_dictionary_biLM_in_python_is_refused():
 def _native(tmp_path):
     load_bilm(MODEL).save(tmp_path / "native_copy")
     return tmp_path / "native_copy"
+
+
+def test_original_files_without_out_dir_ask_for_out_dir_not_for_the_weights(cli, tmp_path):
+    options, weights = REFERENCE / "allennlp" / "options.json", REFERENCE / "allennlp" / "lm_weights.hdf5"
+    result = cli("convert", options, weights)
+    one_red_line(result, "OUT_DIR is missing", f"convert {options} {weights} OUT_DIR")
+    assert "also give the .hdf5" not in result.stderr
