@@ -207,6 +207,36 @@ def test_an_unwritable_cache_folder_still_gives_a_verdict(cpu_with, monkeypatch,
     assert verdict.precision == "bf16" and verdict.cache_file is None
 
 
+def test_two_writers_at_once_each_write_a_whole_cache_file(monkeypatch):
+    """Two processes measuring at once (nlp.pipe(n_process=2) on first use) each write the file whole: with one
+    shared temporary name, the second writer's rename found nothing (its verdict not written) after both had
+    written into the same temporary file."""
+    import pathlib
+    import threading
+
+    path = precision_auto.verdict_file()
+    both_written = threading.Barrier(2)
+    real = pathlib.Path.write_text
+
+    def write_then_wait(self, *args, **kwargs):
+        result = real(self, *args, **kwargs)
+        both_written.wait(timeout=10)  # neither renames before the other has written
+        return result
+
+    monkeypatch.setattr(pathlib.Path, "write_text", write_then_wait)
+    results = {}
+    writers = [threading.Thread(target=lambda k=k: results.update({k: precision_auto._write_cache(path, k, {"speedup": 1.0})}))
+               for k in ("a", "b")]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(timeout=20)
+    assert results == {"a": True, "b": True}
+    monkeypatch.setattr(pathlib.Path, "write_text", real)
+    assert set(precision_auto._read_cache(path)) <= {"a", "b"} and precision_auto._read_cache(path)  # valid JSON
+    assert list(path.parent.iterdir()) == [path]  # no temporary file left behind
+
+
 def test_training_and_inference_verdicts_are_apart(cpu_with):
     calls = cpu_with(AVX512_BF16, ZEN4)
     precision_auto.auto_verdict(purpose="inference")

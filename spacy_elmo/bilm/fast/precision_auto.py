@@ -33,7 +33,7 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import torch
 
-from ...atomic import write_text
+from ...atomic import atomic_path
 from ...user_cache import cache_subdir
 from . import cpu_bf16
 from .cpu_bf16 import DTYPES
@@ -258,7 +258,10 @@ def _write_cache(path: Path, key: str, record: dict) -> bool:
         verdicts = _read_cache(path)
         verdicts[key] = record
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_text(path, json.dumps({"version": CACHE_VERSION, "verdicts": verdicts}, indent=1, sort_keys=True))
+        # A temporary name of this writer's own: two processes measuring at once (nlp.pipe(n_process=2), two
+        # jobs) must not write into one shared temporary file (a mix of both, or the second rename failing).
+        with atomic_path(path, unique=True) as tmp:
+            tmp.write_text(json.dumps({"version": CACHE_VERSION, "verdicts": verdicts}, indent=1, sort_keys=True), encoding="utf-8")
         return True
     except OSError:
         return False
