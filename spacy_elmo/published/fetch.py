@@ -22,9 +22,8 @@ def build(entry: Entry, progress: bool = True, force: bool = False) -> Path:
     folder = model_dir(entry.name)
     downloads_dir = folder / PUBLISHED_DOWNLOAD_DIR
     native = folder / PUBLISHED_NATIVE_DIR
-    remove_quietly([folder / PUBLISHED_MANIFEST_NAME])  # from here until the end, the copy is not complete
-    if force:
-        remove_quietly([native])
+    # ``force`` needs nothing here: the cached copy (manifest and native/) stays usable until the new files have
+    # arrived and passed their checks, so a failed download --force (no network, a changed file) keeps it.
     downloads_dir.mkdir(parents=True, exist_ok=True)
     if entry.known_size is not None:
         have = sum(p.stat().st_size for p in downloads_dir.iterdir() if p.is_file())
@@ -54,11 +53,12 @@ def build(entry: Entry, progress: bool = True, force: bool = False) -> Path:
         source_dir = find_model_folder(unpacked, entry.format, entry.subfolder)
     else:
         source_dir = downloads_dir
+    # from here until the new manifest is written, the copy is not complete
+    remove_quietly([folder / PUBLISHED_MANIFEST_NAME, native, folder / (PUBLISHED_NATIVE_DIR + TMP_SUFFIX)])
     source_bytes = sum(p.stat().st_size for p in source_dir.rglob("*") if p.is_file())
     check_free_space(folder, source_bytes, f"Converting {entry.name}")  # the native copy is about as large
     if progress:
         print(f"Converting {entry.name} to the native format...", file=sys.stderr)
-    remove_quietly([native, folder / (PUBLISHED_NATIVE_DIR + TMP_SUFFIX)])
     with atomic_path(native) as building:  # converted into native.tmp, renamed to native when whole
         convert_to_native(entry, source_dir, building)
     if new_pins:  # only now: a first download that is not a model (an error page, a cut archive) is never pinned

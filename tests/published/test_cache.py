@@ -265,3 +265,17 @@ def test_a_first_download_that_is_not_a_model_is_not_pinned(server, registry, pr
     server.files["/20/7.zip"] = good
     assert (ensure_model("tiny-zip", progress=False) / "weights.safetensors").is_file()
     assert list(json.loads((folder / "pins.json").read_text()).values()) == [sha(good)]
+
+
+def test_a_failed_download_force_keeps_the_cached_copy(server, registry):
+    serve_reference(server, registry)
+    native = ensure_model("tiny-en", progress=False)
+    server.files["/tiny-en/weights.hdf5"] = server.files["/tiny-en/weights.hdf5"][:-1] + b"!"  # the server changes
+    with pytest.raises(VerificationError, match="first downloaded"):
+        ensure_model("tiny-en", progress=False, force=True)
+    del server.files["/tiny-en/weights.hdf5"]  # and then goes away
+    with pytest.raises(Exception, match="404"):
+        ensure_model("tiny-en", progress=False, force=True)
+    n_requests = len(server.requests)
+    assert ensure_model("tiny-en", progress=False) == native  # still cached and verified: not fetched again
+    assert len(server.requests) == n_requests
