@@ -60,6 +60,8 @@ def batch_to_ids(batch: Sequence[Sequence[str]]) -> torch.Tensor:
     added (:class:`Elmo` adds them). An empty string is an error here (AllenNLP embeds it as a word
     without characters; it is nearly always a tokenisation slip, e.g. ``"a  b".split(" ")``).
     """
+    if not isinstance(batch, str):  # any iterable of token iterables, as AllenNLP's loop over it took (a generator too)
+        batch = [sentence if isinstance(sentence, str) else list(sentence) for sentence in batch]
     if isinstance(batch, str) or any(isinstance(sentence, str) for sentence in batch):
         raise CharacterError(
             "batch_to_ids expects a list of token lists, e.g. [['Hello', 'world', '.']]; got a string. "

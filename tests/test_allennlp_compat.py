@@ -199,6 +199,15 @@ def test_batch_to_ids_edge_cases():
         batch_to_ids([["a", ""]])
     with pytest.raises(CharacterError, match="list of token lists"):
         batch_to_ids(["The bank ."])
+    with pytest.raises(CharacterError, match="list of token lists"):
+        batch_to_ids(s for s in ["The bank ."])
+
+
+def test_batch_to_ids_takes_any_iterable_of_token_iterables_as_allennlps_did():
+    """AllenNLP's batch_to_ids looped over the batch and each sentence: ``batch_to_ids(line.split() for line in f)`` ran."""
+    want = batch_to_ids([["The", "bank", "."], ["Hi"]])
+    assert torch.equal(batch_to_ids(s.split() for s in ["The bank .", "Hi"]), want)
+    assert torch.equal(batch_to_ids([iter(["The", "bank", "."]), ("Hi",)]), want)
 
 
 @pytest.mark.slow
