@@ -10,15 +10,17 @@ layer (the character CNN), 1..L-1 the LSTM layers. A layer choice is one of
 - ``"top"``: the last layer;
 - ``"average"`` (also ``"mean"``): the mean of all layers;
 - ``"all"`` (also ``"concat"``): every layer, in order;
-- layer numbers, ``"0,2"`` (or an ``int``, or a list of ``int`` s; negative numbers count from the
-  top, ``-1`` is the top layer): those layers, in the order given.
+- layer numbers, ``"0,2"`` (or an ``int``; in Python's ``layers=`` also a list of ``int`` s; negative
+  numbers count from the top, ``-1`` is the top layer): those layers, in the order given.
 
 :func:`select_layers` keeps a layer axis for ``"all"`` and layer numbers (``[k, n, D]``, as
 ``embed`` writes them) and gives ``[n, D]`` otherwise. Where one vector per token is needed
 (``token._.elmo``, ``similarity``, ``visualize``) :func:`token_vectors` concatenates the kept
 layers: ``"all"`` is ``[n, L * D]``, ``"0,2"`` is ``[n, 2 * D]``.
 
-``output_mix`` also takes a list of floats: one fixed coefficient per layer.
+``output_mix`` also takes a list of numbers: always one fixed coefficient per layer, as it has since
+before layer numbers were words there (a config file writes ``[0, 0, 1]`` as whole numbers, and that
+must keep meaning "the top layer", not "layers 0, 0 and 1"); layer numbers there are ``"0,2"``.
 Plain numpy: no spaCy, no torch.
 """
 from __future__ import annotations
@@ -116,7 +118,7 @@ def mix_coefficients(output_mix, n_output_layers: int) -> Optional[numpy.ndarray
     ``"0,2"``: one row per kept layer), None for all layers concatenated. The same vectors as
     :func:`token_vectors` gives for the same word.
     """
-    if isinstance(output_mix, (list, tuple)) and not isinstance(output_mix, str) and _is_coefficients(output_mix):
+    if _is_coefficients(output_mix):
         weights = numpy.asarray(list(output_mix), dtype=numpy.float32)
         if weights.shape != (n_output_layers,):
             raise ValueError(
@@ -136,7 +138,11 @@ def mix_coefficients(output_mix, n_output_layers: int) -> Optional[numpy.ndarray
 
 def check_output_mix(output_mix, n_output_layers: Optional[int] = None) -> LayerSpec:
     """Validate an ``output_mix``; ``ValueError`` (the component's settings are checked as values) names the choices."""
-    if isinstance(output_mix, (list, tuple)) and not isinstance(output_mix, str) and _is_coefficients(output_mix):
+    if _is_coefficients(output_mix):
+        bad = [v for v in output_mix if isinstance(v, bool) or not isinstance(v, (int, float))]
+        if bad:
+            raise ValueError(f"'elmo' output_mix {list(output_mix)!r} has {bad[0]!r}, not a number: a list is one coefficient "
+                             "per layer, e.g. [0.2, 0.3, 0.5]; for layer numbers write a string such as \"0,2\".")
         return "all"  # coefficients: checked against the biLM by mix_coefficients
     try:
         return parse_layers(output_mix, n_output_layers, what="'elmo' output_mix")
@@ -144,6 +150,6 @@ def check_output_mix(output_mix, n_output_layers: Optional[int] = None) -> Layer
         raise ValueError(f"{err} output_mix also takes a list of one coefficient per layer, e.g. [0.2, 0.3, 0.5].") from None
 
 
-def _is_coefficients(values: Sequence) -> bool:
-    """A list with a float in it is coefficients; a list of ints is layer numbers, as for ``--layers``."""
-    return any(isinstance(v, float) for v in values)
+def _is_coefficients(output_mix) -> bool:
+    """In ``output_mix`` a list is coefficients, whole numbers or not (see the module docstring)."""
+    return isinstance(output_mix, (list, tuple))

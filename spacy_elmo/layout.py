@@ -43,6 +43,7 @@ PUBLISHED_NATIVE_DIR = "native"  # NAME/native: the converted model directory
 PUBLISHED_DOWNLOAD_DIR = "download"  # NAME/download: downloads (FILE.part while they arrive), hand-placed files
 PUBLISHED_UNPACKED_DIR = "unpacked"  # NAME/unpacked: an archive's contents while it is converted
 DOWNLOAD_PART_SUFFIX = ".part"  # FILE.part: a download that is not complete and verified yet
+DOWNLOAD_VALIDATOR_SUFFIX = ".part.validator"  # FILE.part.validator: the server's ETag / Last-Modified of FILE.part
 
 # -- a bulk embedding run (spacy_elmo.application.embedding_io) --------------------------------------
 PARTIAL_SUFFIX = ".partial"  # OUTPUT.partial/: the run's finished chunks until OUTPUT is whole

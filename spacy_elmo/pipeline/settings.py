@@ -60,7 +60,8 @@ class ElmoSettings:
     cache_size_mb: bound of the layer cache used with a frozen, stateless biLM (0 turns it off).
     output_mix: what ``token._.elmo`` is: a layer choice, the words of ``--layers`` and ``layers=`` ("average" or
         "mean", "top", "all" or "concat", layer numbers such as "0,2" (concatenated), "mix": the default,
-        the average; see :mod:`spacy_elmo.layer_choice`), or one fixed coefficient per layer.
+        the average; see :mod:`spacy_elmo.layer_choice`), or a list: always one fixed coefficient per layer
+        (``[0, 0, 1]`` is the top layer; layer numbers are the string ``"0,2"``).
     set_vector_hooks: make token/span/doc ``.vector`` and ``.similarity`` use these vectors.
     set_doc_tensor: also write the vectors (``token._.elmo``, one row per token) to ``doc.tensor``,
         which ``Doc.to_bytes`` keeps and ``Token.vector`` falls back to when the vocab has no static

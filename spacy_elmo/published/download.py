@@ -2,7 +2,9 @@
 and only then renamed into place.
 
 The bytes go to ``TARGET.part``; a cut transfer leaves that file and the next try (in this call, or a later
-run) asks the server for the rest (``Range: bytes=N-``). Only a complete file whose hashes match what is
+run) asks the server for the rest (``Range: bytes=N-``), with ``If-Range`` and the file's ETag or Last-Modified
+as the server first gave them (kept in ``TARGET.part.validator``), so that a file changed on the server in
+between is sent whole instead of its tail being spliced onto the old start. Only a complete file whose hashes match what is
 expected is renamed to ``TARGET``, so a file without ``.part`` is always whole. The standard library's
 ``urllib`` is used, so pretraining boxes with torch only can fetch too.
 """
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Dict, Optional
 
 from ..atomic import atomic_path
-from ..layout import DOWNLOAD_PART_SUFFIX
+from ..layout import DOWNLOAD_PART_SUFFIX, DOWNLOAD_VALIDATOR_SUFFIX
 from ..progress import progress_bar
 from .errors import DiskSpaceError, DownloadError, NetworkError, VerificationError
 
@@ -107,10 +109,24 @@ def fetch(
         sha256 = check_hashes(part, expected or {}, f"The download of {url}", fix)
     except VerificationError:
         part.unlink(missing_ok=True)
+        _validator_file(part).unlink(missing_ok=True)
         raise
     with atomic_path(target, suffix=DOWNLOAD_PART_SUFFIX) as tmp:  # tmp is the verified .part: renamed onto target
         assert tmp == part, (tmp, part)  # the same name by construction: nothing is copied
+    _validator_file(part).unlink(missing_ok=True)
     return sha256
+
+
+def _validator_file(part: Path) -> Path:
+    return part.with_name(part.name[: -len(DOWNLOAD_PART_SUFFIX)] + DOWNLOAD_VALIDATOR_SUFFIX)
+
+
+def _validator(headers) -> Optional[str]:
+    """What ``If-Range`` can name: a strong ETag, else Last-Modified (a weak ETag is not allowed there)."""
+    etag = headers.get("ETag")
+    if etag and not etag.startswith("W/"):
+        return etag
+    return headers.get("Last-Modified")
 
 
 def _default_fix(url: str) -> str:
@@ -147,8 +163,11 @@ def _transfer(url: str, part: Path, size: Optional[int], progress: bool, retries
 def _one_try(url: str, part: Path, have: int, size: Optional[int], progress: bool) -> int:
     """One request from byte ``have`` on, appended to ``part``; the file's full size, if the server says it."""
     headers = {"User-Agent": USER_AGENT}
+    validator_file = _validator_file(part)
     if have:
         headers["Range"] = f"bytes={have}-"
+        if validator_file.is_file():  # the server sends the whole file instead (200) if it changed since
+            headers["If-Range"] = validator_file.read_text(encoding="utf-8").strip()
     request = urllib.request.Request(url, headers=headers)
     try:
         response = _OPENER.open(request, timeout=TIMEOUT_S)
@@ -168,10 +187,15 @@ def _one_try(url: str, part: Path, have: int, size: Optional[int], progress: boo
             if start != have:
                 part.unlink()
                 raise DownloadError(f"{url}: the server resumed at byte {start}, not {have}; starting again.")
-        else:  # 200: the whole file (a server without Range support), so start from zero
+        else:  # 200: the whole file (no Range support, or it changed since the .part began), so start from zero
             have = 0
             part.unlink(missing_ok=True)
             total = int(length) if length and length.isdigit() else size
+            validator = _validator(response.headers)
+            if validator:
+                validator_file.write_text(validator, encoding="utf-8")
+            else:
+                validator_file.unlink(missing_ok=True)
         if have == 0:
             needed = total if total is not None else size
             if needed:

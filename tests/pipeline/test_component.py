@@ -63,6 +63,7 @@ def test_token_span_doc_vectors_are_mix_and_means(tiny_nlp):
         (0, lambda L: L[0]),
         (-2, lambda L: L[1]),
         ([0.5, 0.25, 2.0], lambda L: 0.5 * L[0] + 0.25 * L[1] + 2.0 * L[2]),
+        ([0, 0, 1], lambda L: L[2]),  # whole numbers, as a config file writes them: still coefficients
         ("concat", lambda L: numpy.concatenate(list(L), axis=-1)),
     ],
 )

@@ -1,7 +1,9 @@
 """A local HTTP server for the download tests (127.0.0.1, a free port): serves bytes from a dict, honours
-``Range: bytes=N-``, and can cut a transfer halfway, answer 404, ignore Range, or go slowly."""
+``Range: bytes=N-`` (and ``If-Range`` with the file's ETag, as S3 and most servers do), and can cut a transfer
+halfway, answer 404, ignore Range, send no ETag, or go slowly."""
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 import time
@@ -16,8 +18,10 @@ class FileServer:
         self.redirects: Dict[str, str] = {}  # path -> where a 302 sends the client
         self.unavailable: Dict[str, int] = {}  # path -> how many more requests get 503
         self.ranges = True  # honour Range requests
+        self.etags = True  # send an ETag (the content's hash) and honour If-Range
         self.delay_s = 0.0  # pause between blocks (to make two clients overlap)
         self.requests: List[Tuple[str, Optional[str]]] = []  # (path, Range header)
+        self.if_ranges: List[Optional[str]] = []  # the If-Range header of each request
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -26,6 +30,7 @@ class FileServer:
 
             def do_GET(self):
                 server.requests.append((self.path, self.headers.get("Range")))
+                server.if_ranges.append(self.headers.get("If-Range"))
                 if server.unavailable.get(self.path, 0) > 0:
                     server.unavailable[self.path] -= 1
                     self.send_error(503)
@@ -41,7 +46,11 @@ class FileServer:
                     self.send_error(404)
                     return
                 start = 0
+                etag = server.etag(self.path)
                 match = re.match(r"bytes=(\d+)-$", self.headers.get("Range") or "")
+                if_range = self.headers.get("If-Range")
+                if match and server.etags and if_range is not None and if_range != etag:
+                    match = None  # the file changed since the client's copy began: send it whole (RFC 9110)
                 if match and server.ranges:
                     start = int(match.group(1))
                     if start >= len(data):
@@ -55,6 +64,8 @@ class FileServer:
                 else:
                     self.send_response(200)
                 body = data[start:]
+                if server.etags:
+                    self.send_header("ETag", etag)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 if server.cuts.get(self.path, 0) > 0:
@@ -78,6 +89,10 @@ class FileServer:
 
     def url(self, path: str) -> str:
         return self.base + path
+
+    def etag(self, path: str) -> str:
+        """The ETag the server sends for ``path``'s current bytes."""
+        return f'"{hashlib.sha1(self.files[path]).hexdigest()[:16]}"'
 
     def gets(self, path: str) -> List[Optional[str]]:
         """The Range headers of the requests for ``path`` (None: a request for the whole file)."""

@@ -36,6 +36,27 @@ def test_a_part_file_from_an_earlier_run_is_resumed(server, tmp_path):
     assert (tmp_path / "f.bin").read_bytes() == DATA
 
 
+def test_a_resume_names_the_file_version_and_forgets_it_once_complete(server, tmp_path):
+    server.files["/f.bin"] = DATA
+    server.cuts["/f.bin"] = 1
+    fetch(server.url("/f.bin"), tmp_path / "f.bin", {"sha256": sha(DATA)}, progress=False)
+    assert server.if_ranges == [None, server.etag("/f.bin")]  # the resume asks for the rest of *that* version
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]  # no .part, no .part.validator left
+
+
+def test_a_part_file_of_a_version_the_server_no_longer_has_is_not_spliced(server, tmp_path):
+    """A .part from an earlier run, and the file changed on the server since: the server answers If-Range
+    with the whole new file (200), which replaces the old start instead of being appended to it."""
+    old, new = DATA, bytes(reversed(DATA))
+    server.files["/f.bin"] = old
+    (tmp_path / "f.bin.part").write_bytes(old[:1000])
+    (tmp_path / "f.bin.part.validator").write_text(server.etag("/f.bin"))
+    server.files["/f.bin"] = new
+    assert fetch(server.url("/f.bin"), tmp_path / "f.bin", {"sha256": sha(new)}, progress=False) == sha(new)
+    assert (tmp_path / "f.bin").read_bytes() == new
+    assert server.gets("/f.bin") == ["bytes=1000-"]  # one request: the whole file came back at once
+
+
 def test_a_complete_part_file_is_verified_not_fetched_again(server, tmp_path):
     server.files["/f.bin"] = DATA
     (tmp_path / "f.bin.part").write_bytes(DATA)
