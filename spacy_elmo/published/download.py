@@ -20,7 +20,7 @@ from http.client import HTTPException
 from pathlib import Path
 from typing import Dict, Optional
 
-from ..atomic import atomic_path
+from ..atomic import atomic_path, write_text
 from ..layout import DOWNLOAD_PART_SUFFIX, DOWNLOAD_VALIDATOR_SUFFIX
 from ..progress import progress_bar
 from .errors import DiskSpaceError, DownloadError, NetworkError, VerificationError
@@ -193,7 +193,7 @@ def _one_try(url: str, part: Path, have: int, size: Optional[int], progress: boo
             total = int(length) if length and length.isdigit() else size
             validator = _validator(response.headers)
             if validator:
-                validator_file.write_text(validator, encoding="utf-8")
+                write_text(validator_file, validator)
             else:
                 validator_file.unlink(missing_ok=True)
         if have == 0:
