@@ -50,6 +50,24 @@ def pytest_collection_modifyitems(config, items):
         )
 
 
+# -- the user's cache is not the tests' ---------------------------------------------------------------
+@pytest.fixture(autouse=True, scope="session")
+def private_user_cache(tmp_path_factory):
+    """Every test (and every process a test starts) gets a cache folder of the session's own: a precision
+    verdict measured on a busy test machine must not decide a user's precision, a user's cached verdicts or
+    models must not decide a test, and no test downloads into the user's cache. Tests that need an empty
+    cache of their own set SPACY_ELMO_CACHE again (tests/published/conftest.py)."""
+    from spacy_elmo.user_cache import CACHE_ENV
+
+    before = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("user_cache"))
+    yield Path(os.environ[CACHE_ENV])
+    if before is None:
+        os.environ.pop(CACHE_ENV, None)
+    else:
+        os.environ[CACHE_ENV] = before
+
+
 # -- the tiny random biLM -------------------------------------------------------------------------
 @pytest.fixture
 def tiny_bilm():
