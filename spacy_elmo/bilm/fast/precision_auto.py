@@ -10,8 +10,8 @@ whether it is faster is a property of the microarchitecture, not of a flag:
 - Without either, bf16 products are emulated: slower, never chosen (nothing is measured).
 
 So ``"auto"`` times the model's own products (:func:`product_shapes`: the LSTM's input, recurrent and
-projection products and the char CNN's stacked filter product, at the model's sizes) in float32 and
-bf16 on one thread (:func:`time_products`, a fraction of a second) and picks bf16 only where it is at
+projection products, the char CNN's stacked filter product, the highways and the token projection, at the
+model's sizes, each weighted by how often a batch runs it) in float32 and bf16 on one thread (:func:`time_products`, a fraction of a second) and picks bf16 only where it is at
 least :data:`BF16_MARGIN` times faster. WHAT it caches WHERE: the timings and the choice, per CPU
 model, bf16 extensions, torch version, purpose (inference or autocast training) and model sizes
 (:func:`cache_key`), in ``<user cache>/precision/verdicts.json`` (:func:`verdict_file`), and in this
@@ -65,13 +65,16 @@ CACHE_VERSION = 1
 
 @dataclass(frozen=True)
 class ProductSizes:
-    """What the biLM's products depend on: its projection and LSTM widths and its char CNN."""
+    """What the biLM's products depend on: its projection and LSTM widths, its char CNN, and how many LSTM
+    layers and highways run them (the weights of the product mix)."""
 
     projection_dim: int
     lstm_dim: int
     n_filters: int
     widest_filter: int
     char_embedding_dim: int
+    n_lstm_layers: int = 2
+    n_highway: int = 1
 
     @classmethod
     def of(cls, options) -> "ProductSizes":
@@ -79,14 +82,17 @@ class ProductSizes:
         return cls(
             int(options.projection_dim), int(options.lstm_dim), int(options.n_filters),
             int(max(width for width, _ in options.filters)), int(options.char_embedding_dim),
+            int(options.n_lstm_layers), int(options.n_highway),
         )
 
     def key(self) -> str:
-        return f"P{self.projection_dim}-H{self.lstm_dim}-F{self.n_filters}x{self.widest_filter}x{self.char_embedding_dim}"
+        return (f"P{self.projection_dim}-H{self.lstm_dim}-F{self.n_filters}x{self.widest_filter}x{self.char_embedding_dim}"
+                f"-L{self.n_lstm_layers}-W{self.n_highway}")
 
 
 #: ELMo small's sizes (``2x1024_128_2048cnn_1xhighway``): what ``"auto"`` measures when no model is named.
-ELMO_SMALL = ProductSizes(projection_dim=128, lstm_dim=1024, n_filters=2048, widest_filter=7, char_embedding_dim=16)
+ELMO_SMALL = ProductSizes(projection_dim=128, lstm_dim=1024, n_filters=2048, widest_filter=7, char_embedding_dim=16,
+                          n_lstm_layers=2, n_highway=1)
 
 
 @dataclass(frozen=True)
@@ -101,17 +107,23 @@ class Product:
 
 
 def product_shapes(sizes: ProductSizes) -> Tuple[Product, ...]:
-    """The model's products and how often each runs per batch, relative to one another: per layer and
-    direction, the input gates once over every token (``STEPS * STEP_ROWS`` rows, timed at
-    ``TOKEN_ROWS``), the recurrent and projection products once per step, and the char CNN's stacked
-    filter product over the windows of the batch's new tokens."""
-    p, h = sizes.projection_dim, sizes.lstm_dim
-    return (
-        Product("lstm input", TOKEN_ROWS, p, 4 * h, STEPS * STEP_ROWS / TOKEN_ROWS),
-        Product("lstm recurrent", STEP_ROWS, p, 4 * h, STEPS),
-        Product("lstm projection", STEP_ROWS, h, p, STEPS),
-        Product("char cnn filters", CNN_TOKENS * CNN_WINDOWS, sizes.widest_filter * sizes.char_embedding_dim, sizes.n_filters, 1),
-    )
+    """The model's products and how often each runs per batch, relative to one another: for each LSTM layer and
+    direction, the input gates once over every token (``STEPS * STEP_ROWS`` rows, timed at ``TOKEN_ROWS``), the
+    recurrent and projection products once per step; for the batch's new tokens (``CNN_TOKENS``: the token
+    cache answers the rest), the char CNN's stacked filter product over their windows, each highway and the
+    token projection."""
+    p, h, f = sizes.projection_dim, sizes.lstm_dim, sizes.n_filters
+    runs = 2 * sizes.n_lstm_layers  # both directions of every LSTM layer
+    products = [
+        Product("lstm input", TOKEN_ROWS, p, 4 * h, runs * STEPS * STEP_ROWS / TOKEN_ROWS),
+        Product("lstm recurrent", STEP_ROWS, p, 4 * h, runs * STEPS),
+        Product("lstm projection", STEP_ROWS, h, p, runs * STEPS),
+        Product("char cnn filters", CNN_TOKENS * CNN_WINDOWS, sizes.widest_filter * sizes.char_embedding_dim, f, 1),
+    ]
+    if sizes.n_highway:
+        products.append(Product("highways", CNN_TOKENS, f, 2 * f, sizes.n_highway))
+    products.append(Product("token projection", CNN_TOKENS, f, p, 1))
+    return tuple(products)
 
 
 Timings = Dict[str, Dict[str, float]]  # product name -> {"fp32": seconds, "bf16": seconds}
