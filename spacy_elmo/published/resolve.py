@@ -33,6 +33,11 @@ def ensure_model(name: str, progress: bool = True, force: bool = False, entries:
             except FileNotFoundError:  # another process is making it again (download --force): wait for its lock
                 pass
     if offline() and not _all_downloaded(entry):
+        if force and cached_manifest(entry) is not None:
+            raise OfflineError(
+                f"{entry.name} is cached, but fetching it again (--force) needs the network and {OFFLINE_ENV} is set "
+                f"(offline). The cached copy is kept; use it as it is, or unset {OFFLINE_ENV} to fetch it again."
+            )
         raise OfflineError(_unavailable_message(entry, f"{OFFLINE_ENV} is set (offline), and it is not in the cache"))
     with model_lock(entry.name):
         manifest = None if force else cached_manifest(entry)  # another process may have made it meanwhile

@@ -140,6 +140,18 @@ def test_offline_with_a_cache_and_with_hand_placed_files(server, registry, monke
     assert len(server.requests) == n_requests
 
 
+def test_offline_force_on_a_cached_model_says_it_is_cached_and_keeps_it(server, registry, monkeypatch, private_cache):
+    serve_reference(server, registry)
+    native = ensure_model("tiny-en", progress=False)
+    download = private_cache / "models" / "tiny-en" / "download"
+    for leftover in (download.iterdir() if download.is_dir() else ()):
+        leftover.unlink()  # nothing to rebuild from without the network
+    monkeypatch.setenv("SPACY_ELMO_OFFLINE", "1")
+    with pytest.raises(OfflineError, match="tiny-en is cached, but fetching it again .--force. needs the network"):
+        ensure_model("tiny-en", progress=False, force=True)
+    assert ensure_model("tiny-en", progress=False) == native
+
+
 def test_no_network_is_the_same_kind_of_error_as_offline(registry, private_cache):
     registry({"tiny-en": {"lang": "en", "format": "allennlp", "files": {
         "options.json": {"url": "http://127.0.0.1:9/options.json"}, "weights.hdf5": {"url": "http://127.0.0.1:9/w.hdf5"}}}})
