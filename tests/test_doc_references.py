@@ -20,13 +20,18 @@ from tests.helpers import ROOT
 
 CITATION = re.compile(r"""(README|BENCHMARKS|docs/[a-z-]+)(?:\.md)?(?:'s)?,? (?:section )?["“']([^"”'\n]{3,80})["”']""")
 ANCHOR_LINK = re.compile(r"\]\(([^)#\s]*)#([^)\s]+)\)")
-SKIP = {".git", ".venv", "node_modules", "__pycache__"}
+SKIP = {".git", ".venv", "node_modules", "__pycache__", "build", "dist"}
+EXTENSIONS = ("py", "md", "cfg", "yml", "toml", "sh")
 
 
 def text_files() -> List[Path]:
+    """The repository's own text files: not in SKIP's folders and not in any virtual environment (a folder
+    with ``pyvenv.cfg``, wherever it is: CI makes ``.ci/venv``), so installed packages' docs are not checked."""
+    venvs = [p.parent for p in ROOT.rglob("pyvenv.cfg")]
     files = []
-    for ext in ("py", "md", "cfg", "yml", "toml", "sh"):
-        files += [p for p in ROOT.rglob(f"*.{ext}") if not SKIP & set(p.relative_to(ROOT).parts) and "egg-info" not in str(p)]
+    for ext in EXTENSIONS:
+        files += [p for p in ROOT.rglob(f"*.{ext}") if not SKIP & set(p.relative_to(ROOT).parts)
+                  and "egg-info" not in str(p) and not any(v in p.parents for v in venvs)]
     return sorted(files)
 
 
