@@ -60,13 +60,18 @@ def section(data: Dict[str, Any], key: str, where: str) -> Dict[str, Any]:
     return value
 
 
+def _absent(name: str, default: Any, expected: str) -> Any:
+    """The value of a missing field: its ``default``, or an error that says what to give."""
+    if default is _MISSING:
+        raise OptionsError(f"{name} is missing: give {expected}.")
+    return default
+
+
 def integer(data: Dict[str, Any], key: str, where: str, low: int, high: int, default: Any = _MISSING) -> int:
     """An int in ``[low, high]``; booleans and floats are refused (``true`` is not a size)."""
     name = f"{where}.{key}"
     if key not in data:
-        if default is _MISSING:
-            raise OptionsError(f"{name} is missing: give an integer from {low} to {high}.")
-        return int(default)
+        return int(_absent(name, default, f"an integer from {low} to {high}"))
     value = data[key]
     if isinstance(value, bool) or not isinstance(value, int):
         raise _fail(name, value, f"expected an integer from {low} to {high}, got {type(value).__name__}")
@@ -80,9 +85,7 @@ def number(data: Dict[str, Any], key: str, where: str, low: float, high: float, 
     """A finite number in ``[low, high]``; ``null`` reads as ``none_as`` where that is allowed."""
     name = f"{where}.{key}"
     if key not in data:
-        if default is _MISSING:
-            raise OptionsError(f"{name} is missing: give a number from {low:g} to {high:g}.")
-        return float(default)
+        return float(_absent(name, default, f"a number from {low:g} to {high:g}"))
     value = data[key]
     if value is None and none_as is not None:
         return none_as
@@ -97,9 +100,7 @@ def boolean(data: Dict[str, Any], key: str, where: str, default: Any = _MISSING)
     """``true`` or ``false``; 0 and 1 are refused (a flag written as a number is a sign of a wrong file)."""
     name = f"{where}.{key}"
     if key not in data:
-        if default is _MISSING:
-            raise OptionsError(f"{name} is missing: give true or false.")
-        return bool(default)
+        return bool(_absent(name, default, "true or false"))
     value = data[key]
     if not isinstance(value, bool):
         raise _fail(name, value, f"expected true or false, got {type(value).__name__}")
@@ -109,9 +110,7 @@ def boolean(data: Dict[str, Any], key: str, where: str, default: Any = _MISSING)
 def choice(data: Dict[str, Any], key: str, where: str, choices: Sequence[str], default: Any = _MISSING, fold_case: bool = False) -> str:
     name = f"{where}.{key}"
     if key not in data:
-        if default is _MISSING:
-            raise OptionsError(f"{name} is missing: give one of {', '.join(choices)}.")
-        return str(default)
+        return str(_absent(name, default, f"one of {', '.join(choices)}"))
     value = data[key]
     if not isinstance(value, str) or (value.lower() if fold_case else value) not in choices:
         raise _fail(name, value, f"expected one of {', '.join(repr(c) for c in choices)}")
@@ -122,7 +121,7 @@ def filters(data: Dict[str, Any], key: str, where: str, max_width: int) -> Tuple
     """``[[width, n_filters], ...]``: a non-empty list of pairs of positive integers."""
     name = f"{where}.{key}"
     if key not in data:
-        raise OptionsError(f"{name} is missing: give a list of [width, n_filters] pairs.")
+        _absent(name, _MISSING, "a list of [width, n_filters] pairs")
     value = data[key]
     if not isinstance(value, list) or not 1 <= len(value) <= MAX_FILTER_KINDS:
         raise _fail(name, value, f"expected a list of 1 to {MAX_FILTER_KINDS} [width, n_filters] pairs")

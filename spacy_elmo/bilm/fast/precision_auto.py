@@ -48,7 +48,7 @@ BF16_MARGIN = 1.2
 #: busy machine, which can only make a round slower. Fewer where one round is slow (huge models).
 REPEATS = 4
 #: Time the measurement aims to stay within (seconds of CPU, both dtypes, warm-up included; at least
-#: two rounds are timed, ~0.5 s in all for the original 94M-parameter ELMo's training products).
+#: two rounds are timed, ~1 s in all for the original 94M-parameter ELMo's training products on the Intel Xeon of BENCHMARKS.md).
 MEASURE_BUDGET_S = 0.4
 #: Rows of one LSTM step (a batch of sentences) and of the products over all tokens of a batch.
 STEP_ROWS = 32
